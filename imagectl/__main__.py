@@ -1,0 +1,3 @@
+from imagectl.cli import main
+
+main()

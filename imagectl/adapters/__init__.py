@@ -1,0 +1,1 @@
+"""Adapters: the only modules that talk to outside systems (Docker, git, AWS, HTTP)."""

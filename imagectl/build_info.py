@@ -1,0 +1,104 @@
+"""Decide what a build is: Jira key, build number, tag, commit, branch — from flags, CI variables and git.
+
+Order for the Jira key: ``--jira``; the branch name (Bamboo's branch variable first, else the checked-out branch);
+the commit messages since the branch left main (on main, the merge commit names the merged branch).
+The build number comes from ``--build-number`` or ``bamboo_buildNumber``; there is no silent default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from imagectl.config import Config
+from imagectl.errors import GitError, InputError
+from imagectl.labels import BuildInfo
+from imagectl.tagging import find_jira_keys, make_build_tag, validate_build_number, validate_jira_key, validate_tag
+
+BAMBOO_BUILD_NUMBER = "bamboo_buildNumber"
+BAMBOO_BRANCH = "bamboo_planRepository_branchName"
+BAMBOO_REVISION = "bamboo_planRepository_revision"
+BAMBOO_REPOSITORY_URL = "bamboo_planRepository_repositoryUrl"
+
+
+@dataclass(frozen=True)
+class ResolvedBuild:
+    info: BuildInfo
+    jira_source: str  # where the Jira key came from, shown in the plan
+    build_number_source: str
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def resolve_jira(config: Config, flag: str | None, branch: str | None, branch_source: str, messages: list[str]) -> tuple[str, str]:
+    if flag:
+        return validate_jira_key(flag, config.jira_projects), "--jira"
+    if branch:
+        keys = find_jira_keys(branch, config.jira_projects)
+        if keys:
+            return keys[0], f"branch {branch} ({branch_source})"
+    for message in messages:
+        keys = find_jira_keys(message, config.jira_projects)
+        if keys:
+            return keys[0], f"commit message '{message.strip().splitlines()[0][:60]}'"
+    allowed = f" of project {'/'.join(config.jira_projects)}" if config.jira_projects else ""
+    raise InputError(
+        f"no Jira key{allowed} found in --jira, the branch name ({branch or 'none'}) or the commit messages since {config.main_branch}",
+        "pass --jira DATA-1234, or name the branch like feature/DATA-1234-description",
+    )
+
+
+def resolve_build(
+    config: Config,
+    *,
+    jira: str | None,
+    build_number: str | None,
+    tag: str | None,
+    environ: Mapping[str, str],
+) -> ResolvedBuild:
+    if build_number is not None:
+        number, number_source = validate_build_number(build_number), "--build-number"
+    elif environ.get(BAMBOO_BUILD_NUMBER):
+        number, number_source = validate_build_number(environ[BAMBOO_BUILD_NUMBER]), BAMBOO_BUILD_NUMBER
+    else:
+        raise InputError("no build number given", f"pass --build-number N (Bamboo sets {BAMBOO_BUILD_NUMBER})")
+    if tag is not None:
+        validate_tag(tag)
+
+    from imagectl.adapters.git_repo import GitRepo  # gitpython loads lazily: not needed for --help or tags
+
+    repo: GitRepo | None
+    try:
+        repo = GitRepo(config.root)
+        state = repo.state()
+    except GitError:
+        if not environ.get(BAMBOO_REVISION):
+            raise
+        repo, state = None, None
+
+    bamboo_branch = environ.get(BAMBOO_BRANCH)
+    branch = bamboo_branch or (state.branch if state else None)
+    branch_source = BAMBOO_BRANCH if bamboo_branch else "git"
+    # Only read history when the flag and the branch did not settle it: it is the slowest source.
+    messages: list[str] = []
+    if not jira and not (branch and find_jira_keys(branch, config.jira_projects)) and repo is not None:
+        messages = repo.messages_since(config.main_branch)
+    key, jira_source = resolve_jira(config, jira, branch, branch_source, messages)
+
+    commit = environ.get(BAMBOO_REVISION) or (state.commit if state else "")
+    source = config.source or environ.get(BAMBOO_REPOSITORY_URL) or (state.remote_url if state else None)
+    final_tag = tag or str(make_build_tag(key, number))
+    info = BuildInfo(
+        tag=final_tag,
+        jira=key,
+        build_number=number,
+        commit=commit,
+        branch=branch,
+        source=source,
+        created=_now(),
+        project=config.project_name,
+    )
+    return ResolvedBuild(info=info, jira_source=jira_source, build_number_source=number_source)

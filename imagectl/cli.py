@@ -1,0 +1,171 @@
+"""The click layer: parse options, call one core function, render its result. Nothing else lives here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from imagectl import __version__
+from imagectl.errors import ConfigError, ImagectlError
+from imagectl.options import (
+    BUILD_ARG,
+    BUILD_NUMBER,
+    IMAGE,
+    JIRA_KEY,
+    TAG,
+    config_option,
+    dry_run_option,
+    env_option,
+    output_option,
+)
+
+
+class ImagectlGroup(click.Group):
+    """Turns every ImagectlError into one line on stderr and its exit code (the only place that decides them)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ImagectlError as exc:
+            click.echo(f"error: {exc.one_line()}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def _config(config_path: str | None) -> Any:
+    from imagectl.config import load_config
+
+    return load_config(Path(config_path) if config_path else None)
+
+
+def _environment(config: Any, flag: str | None) -> str:
+    """flag (or IMAGECTL_ENV, via click) > [project] default_environment; no silent guess beyond that."""
+    name = flag or config.default_environment
+    if not name:
+        raise ConfigError(
+            "no environment given",
+            f"pass --env ({', '.join(sorted(config.environments))}) or set [project] default_environment in {config.path}",
+        )
+    config.environment(name)
+    return name
+
+
+@click.group(cls=ImagectlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="imagectl")
+def cli() -> None:
+    """Build, tag, push and roll back the dbt images that Airflow runs.
+
+    Images are tagged <JIRA-KEY>-<BUILD-NUMBER> (never 'latest'); imagectl.toml at the root of the dbt
+    repository names the images, registries and environments.
+    """
+
+
+@cli.command()
+@click.argument("which", required=False, type=IMAGE)
+@config_option
+@env_option
+@click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages since main).")
+@click.option("--build-number", type=BUILD_NUMBER, help="CI build number (default: $bamboo_buildNumber).")
+@click.option("--tag", type=TAG, help="Use this tag instead of <JIRA-KEY>-<BUILD-NUMBER>.")
+@click.option("--build-arg", "build_args", type=BUILD_ARG, multiple=True, help="Docker build argument KEY=VALUE (repeatable).")
+@click.option("--no-push", is_flag=True, help="Build locally and push nothing.")
+@dry_run_option
+@output_option
+@click.option("--quiet", "-q", is_flag=True, help="No build or push progress on stderr.")
+def build(
+    which: str | None,
+    config_path: str | None,
+    environment: str | None,
+    jira: str | None,
+    build_number: str | None,
+    tag: str | None,
+    build_args: tuple[tuple[str, str], ...],
+    no_push: bool,
+    dry_run: bool,
+    output: str,
+    quiet: bool,
+) -> None:
+    """Build the base and build images (or just WHICH: base|build), tag and push them.
+
+    The base image is reused when its inputs are unchanged; the build image is built FROM the base by digest.
+    """
+    from imagectl.commands.build import build as run_build
+    from imagectl.progress import Progress
+    from imagectl.render import render
+
+    config = _config(config_path)
+    result = run_build(
+        config,
+        _environment(config, environment),
+        which,
+        jira=jira,
+        build_number=build_number,
+        tag=tag,
+        extra_build_args=dict(build_args),
+        push=not no_push,
+        dry_run=dry_run,
+        environ=os.environ,
+        progress=Progress(quiet=quiet),
+    )
+    render(result, output)
+
+
+@cli.group()
+def tags() -> None:
+    """Read the tag registry: what each tag is (ticket, build, commit, base digest)."""
+
+
+@tags.command("list")
+@config_option
+@env_option
+@click.option("--image", type=IMAGE, help="Only base or only build images (default: both).")
+@click.option("--jira", type=JIRA_KEY, help="Only tags of this Jira key.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many rows.")
+@output_option
+def tags_list(config_path: str | None, environment: str | None, image: str | None, jira: str | None, limit: int, output: str) -> None:
+    """List build tags, newest first."""
+    from imagectl.commands.tags import tags_list as run
+    from imagectl.render import render
+
+    config = _config(config_path)
+    render(run(config, _environment(config, environment), image, jira, limit), output)
+
+
+@tags.command("show")
+@click.argument("tag", type=TAG)
+@config_option
+@env_option
+@click.option("--image", type=IMAGE, help="Only the base or only the build image (default: both).")
+@output_option
+def tags_show(tag: str, config_path: str | None, environment: str | None, image: str | None, output: str) -> None:
+    """Everything known about TAG: labels, base digest, other tags on the same digest."""
+    from imagectl.commands.tags import tags_show as run
+    from imagectl.render import render
+
+    config = _config(config_path)
+    render(run(config, _environment(config, environment), tag, image), output)
+
+
+@cli.group()
+def registry() -> None:
+    """Manage the registries imagectl pushes to."""
+
+
+@registry.command("init")
+@config_option
+@env_option
+@dry_run_option
+@output_option
+def registry_init(config_path: str | None, environment: str | None, dry_run: bool, output: str) -> None:
+    """Create the environment's repositories: tag immutability, scan on push, lifecycle policy (ECR)."""
+    from imagectl.commands.registry import registry_init as run
+    from imagectl.render import render
+
+    config = _config(config_path)
+    render(run(config, _environment(config, environment), dry_run), output)
+
+
+def main() -> None:
+    cli(prog_name="imagectl")

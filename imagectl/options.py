@@ -1,0 +1,97 @@
+"""Shared click options and parameter types: domain values are checked while parsing, before any work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from imagectl.errors import InputError
+from imagectl.tagging import validate_build_number, validate_jira_key, validate_tag
+
+
+class _DomainType(click.ParamType):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.check(value)
+        except InputError as exc:
+            self.fail(exc.one_line(), param, ctx)
+
+    def check(self, value: Any) -> Any:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class JiraKeyType(_DomainType):
+    name = "JIRA-KEY"
+
+    def check(self, value: Any) -> str:
+        return validate_jira_key(str(value))
+
+
+class BuildNumberType(_DomainType):
+    name = "N"
+
+    def check(self, value: Any) -> str:
+        return str(validate_build_number(value))
+
+
+class TagType(_DomainType):
+    name = "TAG"
+
+    def check(self, value: Any) -> str:
+        return validate_tag(str(value))
+
+
+class BuildArgType(click.ParamType):
+    name = "KEY=VALUE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, val = str(value).partition("=")
+        if not sep or not key or not key.replace("_", "a").isalnum():
+            self.fail(f"'{value}' is not KEY=VALUE", param, ctx)
+        return key, val
+
+
+JIRA_KEY = JiraKeyType()
+BUILD_NUMBER = BuildNumberType()
+TAG = TagType()
+BUILD_ARG = BuildArgType()
+IMAGE = click.Choice(["base", "build"])
+
+
+def config_option(f: Any) -> Any:
+    return click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=str),
+        envvar="IMAGECTL_CONFIG",
+        help="Path to imagectl.toml (default: found from the working directory upward). Env: IMAGECTL_CONFIG.",
+    )(f)
+
+
+def env_option(f: Any) -> Any:
+    return click.option(
+        "--env",
+        "environment",
+        metavar="ENV",
+        envvar="IMAGECTL_ENV",
+        help="Environment from imagectl.toml (default: [project] default_environment). Env: IMAGECTL_ENV.",
+    )(f)
+
+
+def output_option(f: Any) -> Any:
+    return click.option(
+        "--output",
+        "-o",
+        "output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Output format; json is stable and documented in the README.",
+    )(f)
+
+
+def dry_run_option(f: Any) -> Any:
+    return click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")(f)
