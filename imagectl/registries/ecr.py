@@ -186,15 +186,16 @@ class EcrRegistry(Registry):
                 imageDigest=manifest.digest,
             )
         except ClientError as exc:
-            code = self._code(exc)
-            if code == "ImageAlreadyExistsException":
-                return False  # the tag already holds exactly this manifest
-            if code == "ImageTagAlreadyExistsException":
-                raise ConflictError(
-                    f"{self.reference(repository, tag)} already exists with other content",
-                    "tags are never moved: use a new build number",
-                ) from None
-            raise
+            if self._code(exc) not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
+                raise
+            # Decide by what the tag holds now rather than by the error code (ECR and its emulators differ there).
+            current = self.get_manifest(repository, tag)
+            if current is not None and current.digest == manifest.digest:
+                return False
+            raise ConflictError(
+                f"{self.reference(repository, tag)} already exists with other content",
+                "tags are never moved: use a new build number",
+            ) from None
         return True
 
     def delete_manifest(self, repository: str, digest: str) -> None:

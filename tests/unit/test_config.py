@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+
+from imagectl.config import find_config, load_config
+from imagectl.errors import ConfigError
+
+VALID = """
+[project]
+name = "demo"
+default_environment = "dev"
+[jira]
+projects = ["DATA"]
+[images.base]
+context = "images/base"
+repository = "dbt-base"
+build_args = { PYTHON_IMAGE = "python:3.11-slim" }
+[images.build]
+context = "."
+dockerfile = "images/build/Dockerfile"
+repository = "dbt-build"
+[registries.dev]
+kind = "ecr"
+host = "111111111111.dkr.ecr.ap-northeast-2.amazonaws.com"
+region = "ap-northeast-2"
+[registries.local]
+kind = "oci"
+host = "127.0.0.1:5000"
+insecure = true
+[environments.dev]
+registry = "dev"
+[environments.prd]
+registry = "local"
+"""
+
+
+def write_project(root: Path, text: str = VALID) -> Path:
+    (root / "images/base").mkdir(parents=True)
+    (root / "images/build").mkdir(parents=True)
+    (root / "images/base/Dockerfile").write_text("FROM scratch\n")
+    (root / "images/build/Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+    path = root / "imagectl.toml"
+    path.write_text(text)
+    return path
+
+
+def test_valid_config(tmp_path):
+    path = write_project(tmp_path)
+    config = load_config(path)
+    assert config.images["base"].context == (tmp_path / "images/base").resolve()
+    assert config.images["base"].dockerfile == (tmp_path / "images/base/Dockerfile").resolve()
+    assert config.images["build"].dockerfile == (tmp_path / "images/build/Dockerfile").resolve()
+    assert config.images["base"].build_args == {"PYTHON_IMAGE": "python:3.11-slim"}
+    assert config.registries["dev"].kind == "ecr" and config.registries["local"].insecure
+    assert config.jira_projects == ("DATA",)
+    assert config.environments["prd"].release and config.environments["prd"].confirm
+    assert not config.environments["dev"].release
+    assert config.registry_for("prd").name == "local"
+
+
+def test_found_from_subdirectory(tmp_path):
+    path = write_project(tmp_path)
+    sub = tmp_path / "models" / "staging"
+    sub.mkdir(parents=True)
+    assert find_config(sub) == path
+    assert load_config(cwd=sub).path == path.resolve()
+
+
+def test_missing_file_says_how_to_fix(tmp_path):
+    with pytest.raises(ConfigError, match="no imagectl.toml found") as info:
+        find_config(tmp_path)
+    assert "--config" in info.value.one_line()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda t: t.replace('kind = "ecr"', 'kind = "gcr"'), "'registries.dev.kind' must be one of ecr, oci"),
+        (lambda t: t.replace('region = "ap-northeast-2"\n', ""), "'registries.dev.region' is required"),
+        (lambda t: t.replace('repository = "dbt-base"\n', ""), "'images.base.repository' is missing"),
+        (lambda t: t.replace('registry = "dev"', 'registry = "nope"'), "'environments.dev.registry' names 'nope'"),
+        (lambda t: t.replace("[jira]", "[jira]\ntypo = 1"), "'jira.typo' is not a known key"),
+        (lambda t: t.replace('context = "images/base"', 'context = "images/missing"'), "'images.base.context' points to"),
+        (lambda t: t.replace('repository = "dbt-build"', 'repository = "dbt-base"'), "must differ"),
+        (lambda t: t.replace("insecure = true", 'insecure = "yes"'), "'registries.local.insecure' must be true or false"),
+        (lambda t: t.replace('default_environment = "dev"', 'default_environment = "qa"'), "'project.default_environment' names 'qa'"),
+        (lambda t: t + "\n[oops", "is not valid TOML"),
+    ],
+)
+def test_bad_config_names_key_and_file(tmp_path, change, message):
+    path = write_project(tmp_path, change(VALID))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in info.value.one_line()
+    assert str(path) in info.value.one_line()
+    assert "\n" not in info.value.one_line()
