@@ -30,6 +30,8 @@ class ImagectlGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ImagectlError as exc:
+            if exc.details:
+                click.echo(exc.details.rstrip("\n"), err=True)
             click.echo(f"error: {exc.one_line()}", err=True)
             ctx.exit(exc.exit_code)
 

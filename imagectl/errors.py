@@ -12,10 +12,12 @@ class ImagectlError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", details: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # Output worth seeing before the one-line message (e.g. a failed build step's last lines).
+        self.details = details
 
     def one_line(self) -> str:
         text = self.message if not self.hint else f"{self.message} — {self.hint}"

@@ -65,10 +65,10 @@ class DockerEngine:
                     image_id = event["aux"]["ID"]
                 if "error" in event or "errorDetail" in event:
                     message = event.get("error") or event["errorDetail"].get("message", "")
-                    output = "\n".join(tail)
                     raise DockerError(
                         f"docker build of {tag} failed: {message.strip()}",
-                        f"the failing step's output is above\n{output}" if output else "see the output above",
+                        "fix the failing step shown above",
+                        details="\n".join(f"  {line}" for line in tail),
                     )
         except APIError as exc:
             raise DockerError(f"docker build of {tag} failed: {_short(exc)}", "check the Dockerfile and build context") from None

@@ -286,15 +286,20 @@ def apply_build(config: Config, plan: BuildPlan, docker: Any, progress: Progress
         else:
             labels = L.image_labels(plan.info, "base", context_hash=image_plan.context_hash)
         progress.start(f"{image_plan.image}: building {image_plan.reference}")
-        image_id = docker.build(
-            context=image.context,
-            dockerfile=image.dockerfile,
-            tag=image_plan.reference,
-            build_args=args,
-            labels=labels,
-            network_mode=image.network_mode,
-            on_event=progress.event,
-        )
+        try:
+            image_id = docker.build(
+                context=image.context,
+                dockerfile=image.dockerfile,
+                tag=image_plan.reference,
+                build_args=args,
+                labels=labels,
+                network_mode=image.network_mode,
+                on_event=progress.event,
+            )
+        except DockerError as exc:
+            if not progress.quiet:
+                exc.details = ""  # the step's output was streamed already
+            raise
         if not plan.push:
             progress.say(f"{image_plan.image}: built {image_plan.reference} ({image_id[:19]}), not pushed (--no-push)")
             results[image_plan.image] = ImageResult(

@@ -189,7 +189,13 @@ def test_failed_build_shows_failing_step_and_exits_non_zero(imagectl, make_proje
     assert "dbt-deps-went-wrong" in result.stderr
     assert "error: docker build of" in result.stderr and "returned a non-zero code: 3" in result.stderr
     assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines().count("  dbt-deps-went-wrong") == 1  # streamed once, not repeated in the error
     assert registry_tags(oci_registry, f"{prefix(root)}/dbt-build") == []
+    quiet = build(imagectl, root, "--build-number", "12", "--quiet")
+    assert quiet.exit_code == 7
+    lines = quiet.stderr.splitlines()
+    assert "  dbt-deps-went-wrong" in lines[:-1]  # the step's output, above the error line
+    assert lines[-1].startswith("error: docker build of") and lines[-1].endswith("fix the failing step shown above")
 
 
 def test_build_only_the_build_image_uses_existing_base(imagectl, make_project, oci_registry):
