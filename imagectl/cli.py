@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from imagectl import __version__
-from imagectl.errors import ConfigError, ImagectlError
+from imagectl.errors import EXIT_DRIFT, ConfigError, ImagectlError, InputError
 from imagectl.options import (
     BUILD_ARG,
     BUILD_NUMBER,
+    GIT_SHA,
     IMAGE,
     JIRA_KEY,
+    REVISION_OR_TAG,
     TAG,
+    actor_option,
     config_option,
     dry_run_option,
     env_option,
     output_option,
+    reason_option,
+    yes_option,
 )
 
 
@@ -167,6 +173,158 @@ def registry_init(config_path: str | None, environment: str | None, dry_run: boo
 
     config = _config(config_path)
     render(run(config, _environment(config, environment), dry_run), output)
+
+
+def _release(plan: Any, dry_run: bool, yes: bool, output: str) -> None:
+    """Print the plan (--dry-run), or ask when the environment wants it, then apply and print the result."""
+    from imagectl.release import apply
+    from imagectl.render import render
+
+    if dry_run:
+        render(plan, output)
+        return
+    if plan.state != "noop" and plan.confirm_required and not yes:
+        if not sys.stdin.isatty():
+            raise InputError(f"{plan.environment} requires confirmation and there is no terminal to ask on", "pass --yes")
+        before = plan.current.tag if plan.current else "nothing"
+        click.confirm(
+            f"{plan.action} {plan.environment}: {before} → {plan.tag}{f' ({plan.release})' if plan.release else ''}?", abort=True, err=True
+        )
+    render(apply(plan), output)
+
+
+@cli.command()
+@click.argument("tag", type=TAG)
+@config_option
+@env_option
+@reason_option
+@actor_option
+@yes_option
+@dry_run_option
+@output_option
+def deploy(
+    tag: str, config_path: str | None, environment: str | None, reason: str | None, actor: str | None, yes: bool, dry_run: bool, output: str
+) -> None:
+    """Point the environment's Airflow Variable at TAG (digest-pinned), recording a revision."""
+    from imagectl.release import plan_deploy, resolve_actor
+
+    config = _config(config_path)
+    _release(plan_deploy(config, _environment(config, environment), tag, resolve_actor(actor, os.environ), reason), dry_run, yes, output)
+
+
+@cli.command()
+@click.argument("tag", type=TAG, required=False)
+@click.option("--jira", type=JIRA_KEY, help="Instead of TAG: the newest build of this ticket the source environment ran.")
+@click.option("--git-sha", type=GIT_SHA, help="Instead of TAG: the image built from this commit that the source environment ran.")
+@click.option("--from", "from_env", required=True, metavar="ENV", help="Source environment (e.g. dev).")
+@click.option("--to", "to_env", required=True, metavar="ENV", help="Target environment (e.g. prd).")
+@click.option(
+    "--bump",
+    type=click.Choice(["major", "minor", "patch"]),
+    default="patch",
+    show_default=True,
+    help="Release version bump in a release environment.",
+)
+@click.option("--force", is_flag=True, help="Promote an image the source environment never ran (needs --reason).")
+@config_option
+@reason_option
+@actor_option
+@yes_option
+@dry_run_option
+@output_option
+def promote(
+    tag: str | None,
+    jira: str | None,
+    git_sha: str | None,
+    from_env: str,
+    to_env: str,
+    bump: str,
+    force: bool,
+    config_path: str | None,
+    reason: str | None,
+    actor: str | None,
+    yes: bool,
+    dry_run: bool,
+    output: str,
+) -> None:
+    """Promote an image the source environment ran to the target environment (copying it across registries)."""
+    from imagectl.release import plan_promote, resolve_actor
+
+    config = _config(config_path)
+    config.environment(from_env)
+    config.environment(to_env)
+    plan = plan_promote(
+        config,
+        tag=tag,
+        jira=jira,
+        git_sha=git_sha,
+        from_env=from_env,
+        to_env=to_env,
+        bump=bump,
+        force=force,
+        actor=resolve_actor(actor, os.environ),
+        reason=reason,
+    )
+    _release(plan, dry_run, yes, output)
+
+
+@cli.command()
+@click.option("--to", "to", type=REVISION_OR_TAG, help="A revision number or a tag (default: the previous image).")
+@config_option
+@env_option
+@reason_option
+@actor_option
+@yes_option
+@dry_run_option
+@output_option
+def rollback(
+    to: str | None,
+    config_path: str | None,
+    environment: str | None,
+    reason: str | None,
+    actor: str | None,
+    yes: bool,
+    dry_run: bool,
+    output: str,
+) -> None:
+    """Point the environment back at an earlier image; recorded as a new revision, nothing is deleted."""
+    from imagectl.release import plan_rollback, resolve_actor
+
+    config = _config(config_path)
+    _release(plan_rollback(config, _environment(config, environment), to, resolve_actor(actor, os.environ), reason), dry_run, yes, output)
+
+
+@cli.command()
+@config_option
+@env_option
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many revisions.")
+@output_option
+def history(config_path: str | None, environment: str | None, limit: int, output: str) -> None:
+    """The environment's revisions, newest first; the one its Variable holds is marked."""
+    from imagectl.commands.history import history as run
+    from imagectl.render import render
+
+    config = _config(config_path)
+    render(run(config, _environment(config, environment), limit), output)
+
+
+@cli.command()
+@config_option
+@click.option("--env", "environment", metavar="ENV", envvar="IMAGECTL_ENV", help="One environment (default: all).")
+@output_option
+@click.pass_context
+def status(ctx: click.Context, config_path: str | None, environment: str | None, output: str) -> None:
+    """Where every environment stands: the Variable, the latest revision, whether they agree (exit 10 if not)."""
+    from imagectl.commands.status import status as run
+    from imagectl.render import render
+
+    config = _config(config_path)
+    if environment:
+        config.environment(environment)
+    result = run(config, environment)
+    render(result, output)
+    if not result.ok:
+        ctx.exit(EXIT_DRIFT)
 
 
 def main() -> None:

@@ -60,6 +60,7 @@ class EnvironmentConfig:
     variable: str = "dbt_image"
     release: bool = False
     confirm: bool = False
+    airflow_api: str = "auto"  # "v2" (Airflow 3), "v1" (Airflow 2) or "auto" (probe)
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,12 @@ class _Parser:
         value = data.get(key, default)
         if not isinstance(value, bool):
             raise self.fail(dotted, "must be true or false")
+        return value
+
+    def choice(self, data: dict[str, Any], key: str, dotted: str, choices: tuple[str, ...], default: str) -> str:
+        value = data.get(key, default)
+        if value not in choices:
+            raise self.fail(dotted, f"must be one of {', '.join(choices)} (got {value!r})")
         return value
 
     def integer(self, data: dict[str, Any], key: str, dotted: str, default: int, minimum: int) -> int:
@@ -270,7 +277,7 @@ class _Parser:
                 raise self.fail(dotted, "must be a table")
             if not DOCKER_TAG_RE.fullmatch(name) or not name.islower():
                 raise self.fail(dotted, "name must be lower-case letters, digits, '-' or '_'")
-            self.check_keys(env, dotted, {"registry", "airflow_url", "variable", "release", "confirm"})
+            self.check_keys(env, dotted, {"registry", "airflow_url", "airflow_api", "variable", "release", "confirm"})
             registry = self.string(env, "registry", f"{dotted}.registry", required=True) or ""
             if registry not in registries:
                 raise self.fail(f"{dotted}.registry", f"names '{registry}', which is not under [registries]")
@@ -282,7 +289,10 @@ class _Parser:
                 variable=self.string(env, "variable", f"{dotted}.variable", default="dbt_image") or "dbt_image",
                 release=release,
                 confirm=self.boolean(env, "confirm", f"{dotted}.confirm", release),
+                airflow_api=self.choice(env, "airflow_api", f"{dotted}.airflow_api", ("auto", "v2", "v1"), "auto"),
             )
+            if result[name].airflow_url and "://" not in (result[name].airflow_url or ""):
+                raise self.fail(f"{dotted}.airflow_url", "must be a URL such as http://airflow.internal:8080")
         return result
 
 

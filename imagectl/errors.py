@@ -64,3 +64,13 @@ class GitError(ImagectlError):
     """The git repository could not be read."""
 
     exit_code = 8
+
+
+class AirflowError(ImagectlError):
+    """Airflow could not be reached, refused, or answered unexpectedly."""
+
+    exit_code = 9
+
+
+# Not an exception: `status` exits with this when an environment's Variable and its history disagree.
+EXIT_DRIFT = 10

@@ -95,3 +95,44 @@ def output_option(f: Any) -> Any:
 
 def dry_run_option(f: Any) -> Any:
     return click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")(f)
+
+
+def reason_option(f: Any) -> Any:
+    return click.option("--reason", help="Why (kept in the history and the Variable's description).")(f)
+
+
+def actor_option(f: Any) -> Any:
+    return click.option("--actor", help="Who (default: Bamboo's triggering user, else the OS user).")(f)
+
+
+def yes_option(f: Any) -> Any:
+    return click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation (environments with confirm = true).")(f)
+
+
+class RevisionOrTagType(click.ParamType):
+    name = "REVISION|TAG"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if text.isdigit():
+            if int(text) < 1:
+                self.fail("revisions start at 1", param, ctx)
+            return str(int(text))
+        try:
+            return validate_tag(text)
+        except InputError as exc:
+            self.fail(exc.one_line(), param, ctx)
+
+
+class GitShaType(click.ParamType):
+    name = "SHA"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).lower()
+        if not (7 <= len(text) <= 40) or any(c not in "0123456789abcdef" for c in text):
+            self.fail(f"'{value}' is not a commit SHA (7 to 40 hex characters)", param, ctx)
+        return text
+
+
+REVISION_OR_TAG = RevisionOrTagType()
+GIT_SHA = GitShaType()

@@ -9,8 +9,11 @@ from typing import Any
 import click
 
 from imagectl.commands.build import BuildPlan, BuildResult
+from imagectl.commands.history import HistoryView
 from imagectl.commands.registry import RegistryInit
+from imagectl.commands.status import StatusView
 from imagectl.commands.tags import TagDetails, TagList
+from imagectl.release import ReleasePlan, ReleaseResult
 from imagectl.tag_registry import TagInfo, iso
 
 
@@ -140,10 +143,91 @@ def _registry_init(result: RegistryInit) -> str:
     return "\n".join(lines)
 
 
+def _release_plan(plan: ReleasePlan) -> str:
+    lines = [f"Plan: {plan.action} {plan.tag} to {plan.environment} ({plan.why})"]
+    if plan.from_environment:
+        lines.append(
+            f"  from            {plan.from_environment}"
+            + (f" (copy from registry {plan.copy_from_registry})" if plan.copy_from_registry else "")
+        )
+    lines.append(f"  image           {plan.reference}")
+    if plan.release:
+        lines.append(f"  release         {plan.release}{' (new)' if plan.release_is_new else ''}")
+    lines.append(f"  Variable        {plan.variable} = {plan.variable_value or '(not set)'}")
+    if plan.current:
+        lines.append(f"  current         revision {plan.current.revision}: {plan.current.tag}")
+    lines.append(f"  actor, reason   {plan.actor}, {plan.reason or '-'}")
+    if plan.confirm_required and plan.state != "noop":
+        lines.append(f"  {plan.environment} asks for confirmation (--yes to skip)")
+    lines.append("Nothing was changed (--dry-run).")
+    return "\n".join(lines)
+
+
+def _release_result(result: ReleaseResult) -> str:
+    plan, revision = result.plan, result.revision
+    if plan.state == "noop":
+        return plan.why
+    assert revision is not None
+    head = "finished" if plan.state == "complete" else "recorded"
+    lines = [
+        f"{plan.environment}: revision {revision.revision} {head} — {revision.action} {revision.tag}"
+        + (f" ({revision.release})" if revision.release else ""),
+        f"  Variable {plan.variable} = {result.variable_value}",
+    ]
+    if result.copied:
+        c = result.copied
+        copied = f"{c.blobs_copied} blobs, {human_size(c.bytes_copied)} ({c.blobs_present} already there)"
+        lines.append(f"  copied from {plan.copy_from_registry}: {copied}")
+    return "\n".join(lines)
+
+
+def _history(view: HistoryView) -> str:
+    if not view.revisions:
+        return f"{view.environment} has no revisions yet."
+    rows = [
+        ["*" if r.current else "", r.revision, r.time, r.action, r.tag, r.release or "-", short_digest(r.digest), r.actor, r.reason or "-"]
+        for r in view.revisions
+    ]
+    text = table(["", "REV", "TIME", "ACTION", "TAG", "RELEASE", "DIGEST", "ACTOR", "REASON"], rows)
+    if view.variable_error:
+        text += f"\n(Variable unreadable, latest revision marked: {view.variable_error})"
+    elif not any(r.current for r in view.revisions):
+        text += f"\n(the Variable holds none of these: {view.variable_value or 'not set'})"
+    return text
+
+
+def _status(view: StatusView) -> str:
+    blocks = []
+    for e in view.environments:
+        latest = (
+            f"revision {e.latest.revision}: {e.latest.tag}" + (f" ({e.latest.release})" if e.latest.release else "") if e.latest else "none"
+        )
+        lines = [
+            f"{e.environment}: {'ok' if e.agree else 'DRIFT' if not e.variable_error else 'UNKNOWN'}",
+            f"  Variable  {e.variable} = {e.variable_value or '(not set)'}",
+            f"  latest    {latest}",
+        ]
+        if e.latest:
+            lines.append(
+                f"            {e.latest.action} by {e.latest.actor} at {e.latest.time}"
+                + (f" — {e.latest.reason}" if e.latest.reason else "")
+            )
+        if e.variable_error:
+            lines.append(f"  error     {e.variable_error}")
+        if e.hint:
+            lines.append(f"  to do     {e.hint}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
 _TEXT = {
     BuildPlan: _plan,
     BuildResult: _build,
     TagList: _tag_list,
     TagDetails: _tag_details,
     RegistryInit: _registry_init,
+    ReleasePlan: _release_plan,
+    ReleaseResult: _release_result,
+    HistoryView: _history,
+    StatusView: _status,
 }

@@ -132,3 +132,98 @@ def start_moto(workdir: Path) -> Server:
         proc.kill()
         unavailable(str(exc))
     return Server("moto", proc, log, url)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+AIRFLOW_USERS = {"imagectl": ("admin", "imagectl-test-pass"), "viewer": ("viewer", "viewer-test-pass")}
+
+
+def airflow_binary(major: int) -> Path:
+    path = Path(os.environ.get(f"IMAGECTL_TEST_AIRFLOW{major}_VENV", ROOT / f".venv-airflow{major}")) / "bin" / "airflow"
+    if not path.exists():
+        unavailable(f"Airflow {major} is not installed at {path} (run scripts/setup.sh)")
+    return path
+
+
+def airflow_env(home: Path, major: int, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "IMAGECTL_"))}
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    })
+    if major >= 3:
+        import json
+
+        passwords = home / "passwords.json"
+        passwords.write_text(json.dumps({user: password for user, (_, password) in AIRFLOW_USERS.items()}))
+        env.update({
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{role}" for u, (role, _) in AIRFLOW_USERS.items()),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        })
+    else:
+        env.update({
+            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": "imagectl-tests",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port),
+        })
+    env.update(extra or {})
+    return env
+
+
+class Airflow(Server):
+    def __init__(self, proc: subprocess.Popen, log: Path, url: str, home: Path, major: int, env: dict[str, str]) -> None:
+        super().__init__(f"airflow{major}", proc, log, url)
+        self.home, self.major, self.env = home, major, env
+
+    def stop(self) -> None:
+        # api-server / webserver run worker processes: stop the whole group.
+        import signal
+
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait(timeout=10)
+
+
+def start_airflow(workdir: Path, major: int, port: int | None = None, home: Path | None = None) -> Airflow:
+    """A real Airflow api-server (3) or webserver (2) with a fresh SQLite DB; users from AIRFLOW_USERS."""
+    binary = airflow_binary(major)
+    port = port or free_port()
+    home = home or workdir / f"airflow{major}-{port}"
+    (home / "dags").mkdir(parents=True, exist_ok=True)
+    env = airflow_env(home, major, port)
+    log = home / "server.log"
+    if not (home / "airflow.db").exists():
+        migrate = subprocess.run([str(binary), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
+        if migrate.returncode != 0:
+            unavailable(f"airflow {major} db migrate failed: {migrate.stderr[-1500:]}")
+        if major == 2:
+            # Roles other than Admin/Public exist only after the permissions sync.
+            subprocess.run([str(binary), "sync-perm"], env=env, check=True, capture_output=True, timeout=300)
+            for user, (role, password) in AIRFLOW_USERS.items():
+                role_name = {"admin": "Admin", "viewer": "Viewer"}[role]
+                subprocess.run([str(binary), "users", "create", "-u", user, "-p", password, "-r", role_name, "-e", f"{user}@example.com",
+                                "-f", user, "-l", "test"], env=env, check=True, capture_output=True, timeout=300)
+    command = [str(binary), "api-server", "--host", "127.0.0.1", "--port", str(port)] if major >= 3 else \
+        [str(binary), "webserver", "--hostname", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    proc = subprocess.Popen(command, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    health = "/api/v2/monitor/health" if major >= 3 else "/api/v1/health"
+    server = Airflow(proc, log, url, home, major, env)
+    try:
+        wait_for(lambda: requests.get(url + health, timeout=3).status_code == 200, 180, f"airflow {major}", proc, log)
+    except RuntimeError as exc:
+        server.stop()
+        unavailable(str(exc))
+    return server

@@ -9,7 +9,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 from imagectl.config import RegistryConfig
 
@@ -111,11 +111,30 @@ class Registry(ABC):
         """Every tagged manifest in the repository, with all its tags; [] when the repository does not exist."""
 
     @abstractmethod
-    def get_manifests(self, repository: str, tags: list[str]) -> dict[str, Manifest]:
-        """Manifests of the given tags (missing tags are absent from the result), in as few calls as the API allows."""
+    def list_tags(self, repository: str) -> list[str]:
+        """Every tag in the repository (names only: the cheapest listing); [] when it does not exist."""
 
-    def get_manifest(self, repository: str, tag: str) -> Manifest | None:
-        return self.get_manifests(repository, [tag]).get(tag)
+    @abstractmethod
+    def get_manifests(self, repository: str, refs: list[str]) -> dict[str, Manifest]:
+        """Manifests of the given tags or ``sha256:`` digests (missing ones are absent), in as few calls as the API allows."""
+
+    def get_manifest(self, repository: str, ref: str) -> Manifest | None:
+        return self.get_manifests(repository, [ref]).get(ref)
+
+    @abstractmethod
+    def delete_manifest(self, repository: str, digest: str) -> None:
+        """Delete a manifest (and so every tag on it)."""
+
+    # Blobs, for copying an image registry to registry without a Docker engine.
+    @abstractmethod
+    def has_blob(self, repository: str, digest: str) -> bool: ...
+
+    @abstractmethod
+    def open_blob(self, repository: str, digest: str) -> BinaryIO:
+        """A stream of the blob's bytes (the caller closes it)."""
+
+    @abstractmethod
+    def put_blob(self, repository: str, digest: str, size: int, stream: BinaryIO) -> None: ...
 
     @abstractmethod
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> bool:

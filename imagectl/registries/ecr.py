@@ -10,14 +10,16 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from imagectl.adapters.aws import client
+from imagectl.config import RegistryConfig
 from imagectl.errors import ConflictError, RegistryError
 from imagectl.lifecycle import policy_text
 from imagectl.registries._base import MANIFEST_TYPES, Manifest, Registry, RemoteImage, RepositoryChange
+from imagectl.registries.oci import OciRegistry
 
 BATCH_GET_LIMIT = 100  # batch_get_image takes at most 100 image ids
 PAGE_SIZE = 1000  # describe_images pages at most 1000
@@ -29,6 +31,7 @@ class EcrRegistry(Registry):
     def __init__(self, config: Any) -> None:
         super().__init__(config)
         self._client: Any = None
+        self._data_plane: OciRegistry | None = None
 
     @property
     def ecr(self) -> Any:
@@ -153,15 +156,34 @@ class EcrRegistry(Registry):
             if not token:
                 return images
 
-    def get_manifests(self, repository: str, tags: list[str]) -> dict[str, Manifest]:
+    def list_tags(self, repository: str) -> list[str]:
+        tags: list[str] = []
+        token = None
+        while True:
+            kwargs: dict[str, Any] = {"repositoryName": repository, "filter": {"tagStatus": "TAGGED"}, "maxResults": PAGE_SIZE}
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = self._call("list_images", **kwargs)
+            except ClientError as exc:
+                if self._code(exc) == "RepositoryNotFoundException":
+                    return []
+                raise
+            tags.extend(i["imageTag"] for i in page.get("imageIds", []) if i.get("imageTag"))
+            token = page.get("nextToken")
+            if not token:
+                return tags
+
+    def get_manifests(self, repository: str, refs: list[str]) -> dict[str, Manifest]:
         found: dict[str, Manifest] = {}
-        for start in range(0, len(tags), BATCH_GET_LIMIT):
-            chunk = tags[start : start + BATCH_GET_LIMIT]
+        for start in range(0, len(refs), BATCH_GET_LIMIT):
+            chunk = refs[start : start + BATCH_GET_LIMIT]
+            ids = [{"imageDigest": r} if r.startswith("sha256:") else {"imageTag": r} for r in chunk]
             try:
                 response = self._call(
                     "batch_get_image",
                     repositoryName=repository,
-                    imageIds=[{"imageTag": t} for t in chunk],
+                    imageIds=ids,
                     acceptedMediaTypes=list(MANIFEST_TYPES),
                 )
             except ClientError as exc:
@@ -172,18 +194,22 @@ class EcrRegistry(Registry):
                 raw = image["imageManifest"].encode()
                 media_type = image.get("imageManifestMediaType") or json.loads(raw).get("mediaType")
                 # ECR's digest is the digest of the stored bytes; keep it rather than recomputing.
-                found[image["imageId"]["imageTag"]] = Manifest(raw, media_type, image["imageId"]["imageDigest"])
+                manifest = Manifest(raw, media_type, image["imageId"]["imageDigest"])
+                for ref in chunk:
+                    if ref in (image["imageId"].get("imageTag"), manifest.digest):
+                        found[ref] = manifest
         return found
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> bool:
         try:
+            kwargs: dict[str, Any] = {} if tag.startswith("sha256:") else {"imageTag": tag}  # by digest: untagged
             self._call(
                 "put_image",
                 repositoryName=repository,
                 imageManifest=manifest.raw.decode(),
                 imageManifestMediaType=manifest.media_type,
-                imageTag=tag,
                 imageDigest=manifest.digest,
+                **kwargs,
             )
         except ClientError as exc:
             if self._code(exc) not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
@@ -200,3 +226,29 @@ class EcrRegistry(Registry):
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         self._call("batch_delete_image", repositoryName=repository, imageIds=[{"imageDigest": digest}])
+
+    # Blobs go through ECR's data plane, which speaks the OCI distribution API with the authorization token.
+    @property
+    def data_plane(self) -> OciRegistry:
+        if self._data_plane is None:
+            auth = self.docker_auth() or {}
+            self._data_plane = _EcrDataPlane(self.config, (auth.get("username", ""), auth.get("password", "")))
+        return self._data_plane
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        return self.data_plane.has_blob(repository, digest)
+
+    def open_blob(self, repository: str, digest: str) -> BinaryIO:
+        return self.data_plane.open_blob(repository, digest)
+
+    def put_blob(self, repository: str, digest: str, size: int, stream: BinaryIO) -> None:
+        self.data_plane.put_blob(repository, digest, size, stream)
+
+
+class _EcrDataPlane(OciRegistry):
+    def __init__(self, config: RegistryConfig, creds: tuple[str, str]) -> None:
+        super().__init__(RegistryConfig(config.name, "oci", config.host, insecure=False))
+        self._creds = creds
+
+    def credentials(self) -> tuple[str, str] | None:
+        return self._creds

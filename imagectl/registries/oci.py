@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urljoin
 
 import requests
@@ -127,10 +127,10 @@ class OciRegistry(Registry):
         media_type = response.headers.get("Content-Type", "").split(";")[0] or None
         return Manifest.from_bytes(response.content, media_type)
 
-    def get_manifests(self, repository: str, tags: list[str]) -> dict[str, Manifest]:
+    def get_manifests(self, repository: str, refs: list[str]) -> dict[str, Manifest]:
         with ThreadPoolExecutor(max_workers=8) as pool:
-            manifests = list(pool.map(lambda t: self._get_manifest(repository, t), tags))
-        return {tag: m for tag, m in zip(tags, manifests, strict=False) if m is not None}
+            manifests = list(pool.map(lambda ref: self._get_manifest(repository, ref), refs))
+        return {ref: m for ref, m in zip(refs, manifests, strict=True) if m is not None}
 
     def list_images(self, repository: str) -> list[RemoteImage]:
         tags = self.list_tags(repository)
@@ -159,6 +159,36 @@ class OciRegistry(Registry):
         if response.status_code not in (200, 201):
             raise self._unexpected(response, f"writing {repository}:{tag}")
         return True
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        response = self._request("HEAD", f"/v2/{repository}/blobs/{digest}", self._scope(repository))
+        if response.status_code not in (200, 404):
+            raise self._unexpected(response, f"checking blob {digest[:19]} in {repository}")
+        return response.status_code == 200
+
+    def open_blob(self, repository: str, digest: str) -> BinaryIO:
+        response = self._request("GET", f"/v2/{repository}/blobs/{digest}", self._scope(repository), stream=True)
+        if response.status_code != 200:
+            raise self._unexpected(response, f"reading blob {digest[:19]} from {repository}")
+        response.raw.decode_content = False  # blobs are content-addressed: pass the bytes through untouched
+        return response.raw
+
+    def put_blob(self, repository: str, digest: str, size: int, stream: BinaryIO) -> None:
+        scope = self._scope(repository, push=True)
+        start = self._request("POST", f"/v2/{repository}/blobs/uploads/", scope)
+        if start.status_code != 202:
+            raise self._unexpected(start, f"starting an upload to {repository}")
+        location = urljoin(self.base_url + "/", start.headers["Location"])
+        separator = "&" if "?" in location else "?"
+        done = self._request(
+            "PUT",
+            f"{location}{separator}digest={digest}",
+            scope,
+            data=stream,
+            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+        )
+        if done.status_code not in (201, 204):
+            raise self._unexpected(done, f"uploading blob {digest[:19]} to {repository}")
 
     def delete_manifest(self, repository: str, digest: str) -> None:
         response = self._request("DELETE", f"/v2/{repository}/manifests/{digest}", self._scope(repository, push=True))

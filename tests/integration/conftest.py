@@ -171,3 +171,25 @@ def commit_change(root: Path, path: str, text: str, message: str = "change") -> 
     git(root, "add", "-A")
     git(root, "commit", "-qm", message)
     return git(root, "rev-parse", "HEAD")
+
+
+@pytest.fixture(scope="session")
+def airflow3(stack_dir: Path) -> Iterator[stack.Airflow]:
+    server = stack.start_airflow(stack_dir, 3)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow2(stack_dir: Path) -> Iterator[stack.Airflow]:
+    server = stack.start_airflow(stack_dir, 2)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def prd_registry(stack_dir: Path) -> Iterator[stack.Server]:
+    """A second OCI registry, so dev → prd promotion crosses registries."""
+    server = stack.start_registry(stack_dir)
+    yield server
+    server.stop()
