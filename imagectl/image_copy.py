@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from imagectl.errors import RegistryError
 from imagectl.registries import Manifest, Registry
 from imagectl.registries._base import DOCKER_LIST, OCI_INDEX
+
+COPY_ATTEMPTS = 3
 
 
 @dataclass
@@ -33,11 +36,16 @@ def _copy_blobs(source: Registry, target: Registry, repository: str, manifest: M
         if target.has_blob(repository, digest):
             stats.blobs_present += 1
             continue
-        stream = source.open_blob(repository, digest)
-        try:
-            target.put_blob(repository, digest, size, stream)
-        finally:
-            stream.close()
+        for attempt in range(COPY_ATTEMPTS):  # a streamed upload cannot be retried mid-way: start the blob again
+            stream = source.open_blob(repository, digest)
+            try:
+                target.put_blob(repository, digest, size, stream)
+                break
+            except RegistryError:
+                if attempt == COPY_ATTEMPTS - 1:
+                    raise
+            finally:
+                stream.close()
         stats.blobs_copied += 1
         stats.bytes_copied += size
     return stats

@@ -351,6 +351,38 @@ def plan_rollback(config: Config, environment: str, to: str | None, actor: str, 
 # -- applying -------------------------------------------------------------------------------------------------
 
 
+def _description(revision: Revision) -> str:
+    return (
+        f"imagectl revision {revision.revision}: {revision.action} {revision.tag}"
+        + (f" ({revision.release})" if revision.release else "")
+        + f" by {revision.actor} at {revision.time}"
+        + (f" — {revision.reason}" if revision.reason else "")
+    )
+
+
+def _write_variable(env: Environment, revision: Revision) -> str | None:
+    """Write the Variable for ``revision``, then make sure it ends at the newest revision.
+
+    Two writers may record revisions N and N+1 and write the Variable in the opposite order; so after each
+    write the writer reads the history again and, if a newer revision exists, writes that one. Whoever writes
+    last has seen the newest revision, so the Variable converges to it.
+    """
+    target = revision
+    for _ in range(10):
+        env.airflow.set_variable(env.settings.variable, target.reference, _description(target))
+        latest = env.history.latest()
+        if latest is None or latest.revision <= target.revision:
+            break
+        target = latest
+    value = env.variable_value()
+    if value != target.reference:
+        raise AirflowError(
+            f"Variable {env.settings.variable} reads back as {value!r}, not revision {target.revision}'s image",
+            "something else writes that Variable; find the other writer",
+        )
+    return value
+
+
 def _claim_release(env: Environment, manifest: Manifest, version: str, bump: str) -> str:
     for _ in range(10):
         try:
@@ -399,22 +431,10 @@ def apply(plan: ReleasePlan) -> ReleaseResult:
         )
     try:
         env.history.mark_deployed(revision, plan.manifest)
-        description = (
-            f"imagectl revision {revision.revision}: {revision.action} {revision.tag}"
-            + (f" ({revision.release})" if revision.release else "")
-            + f" by {revision.actor} at {revision.time}"
-            + (f" — {revision.reason}" if revision.reason else "")
-        )
-        env.airflow.set_variable(env.settings.variable, revision.reference, description)
-        value = env.variable_value()
+        value = _write_variable(env, revision)
     except ImagectlError as exc:
         exc.message = f"revision {revision.revision} of {env.name} is recorded, but: {exc.message}"
         exc.hint = f"{exc.hint}; then re-run the same command to finish it (imagectl status --env {env.name} shows the state)"
         raise
-    if value != revision.reference:
-        raise AirflowError(
-            f"revision {revision.revision} of {env.name} is recorded, but Variable {env.settings.variable} reads back as {value!r}",
-            "something else writes that Variable; re-run the same command to finish, and find the other writer",
-        )
-    revision.current = True
+    revision.current = value == revision.reference
     return ReleaseResult(plan, revision, value, copied)

@@ -147,30 +147,36 @@ def airflow_binary(major: int) -> Path:
 
 def airflow_env(home: Path, major: int, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "AWS_", "IMAGECTL_"))}
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        }
+    )
     if major >= 3:
         import json
 
         passwords = home / "passwords.json"
         passwords.write_text(json.dumps({user: password for user, (_, password) in AIRFLOW_USERS.items()}))
-        env.update({
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{role}" for u, (role, _) in AIRFLOW_USERS.items()),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        })
+        env.update(
+            {
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{role}" for u, (role, _) in AIRFLOW_USERS.items()),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+                "AIRFLOW__API__PORT": str(port),
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            }
+        )
     else:
-        env.update({
-            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
-            "AIRFLOW__WEBSERVER__SECRET_KEY": "imagectl-tests",
-            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port),
-        })
+        env.update(
+            {
+                "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth",
+                "AIRFLOW__WEBSERVER__SECRET_KEY": "imagectl-tests",
+                "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(port),
+            }
+        )
     env.update(extra or {})
     return env
 
@@ -213,10 +219,34 @@ def start_airflow(workdir: Path, major: int, port: int | None = None, home: Path
             subprocess.run([str(binary), "sync-perm"], env=env, check=True, capture_output=True, timeout=300)
             for user, (role, password) in AIRFLOW_USERS.items():
                 role_name = {"admin": "Admin", "viewer": "Viewer"}[role]
-                subprocess.run([str(binary), "users", "create", "-u", user, "-p", password, "-r", role_name, "-e", f"{user}@example.com",
-                                "-f", user, "-l", "test"], env=env, check=True, capture_output=True, timeout=300)
-    command = [str(binary), "api-server", "--host", "127.0.0.1", "--port", str(port)] if major >= 3 else \
-        [str(binary), "webserver", "--hostname", "127.0.0.1", "--port", str(port), "--workers", "1"]
+                subprocess.run(
+                    [
+                        str(binary),
+                        "users",
+                        "create",
+                        "-u",
+                        user,
+                        "-p",
+                        password,
+                        "-r",
+                        role_name,
+                        "-e",
+                        f"{user}@example.com",
+                        "-f",
+                        user,
+                        "-l",
+                        "test",
+                    ],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    timeout=300,
+                )
+    command = (
+        [str(binary), "api-server", "--host", "127.0.0.1", "--port", str(port)]
+        if major >= 3
+        else [str(binary), "webserver", "--hostname", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    )
     proc = subprocess.Popen(command, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     health = "/api/v2/monitor/health" if major >= 3 else "/api/v1/health"

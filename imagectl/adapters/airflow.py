@@ -60,10 +60,17 @@ class AirflowClient:
     def api(self) -> str:
         """v2 (Airflow 3) or v1 (Airflow 2), probed once on the unauthenticated health endpoints."""
         if self._api is None:
-            if self._send("GET", "/api/v2/monitor/health").status_code == 200:
+            v2 = self._send("GET", "/api/v2/monitor/health").status_code
+            v1 = self._send("GET", "/api/v1/health").status_code if v2 != 200 else 0
+            if v2 == 200:
                 self._api = "v2"
-            elif self._send("GET", "/api/v1/health").status_code == 200:
+            elif v1 == 200:
                 self._api = "v1"
+            elif v2 >= 500 or v1 >= 500:
+                raise AirflowError(
+                    f"Airflow for '{self.environment}' at {self.base_url} is not answering (HTTP {max(v1, v2)})",
+                    "check that the Airflow api-server is up; nothing was changed in Airflow",
+                )
             else:
                 raise AirflowError(
                     f"{self.base_url} does not look like an Airflow 2 or 3 api-server",

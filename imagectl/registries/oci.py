@@ -31,23 +31,25 @@ class OciRegistry(Registry):
         scheme = "http" if config.insecure else "https"
         self.base_url = f"{scheme}://{config.host}"
         self.http = session()
+        self.http_once = session(retries=0)  # for streamed uploads: a stream cannot be rewound for a retry
         self._tokens: dict[str, str] = {}
 
     # -- HTTP with auth ------------------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, scope: str, **kwargs: Any) -> requests.Response:
+    def _request(self, method: str, path: str, scope: str, once: bool = False, **kwargs: Any) -> requests.Response:
         url = path if path.startswith("http") else self.base_url + path
+        http = self.http_once if once else self.http
         headers = dict(kwargs.pop("headers", {}))
         creds = self.credentials()
         token = self._tokens.get(scope)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            response = self.http.request(method, url, headers=headers, auth=None if token else creds, timeout=TIMEOUT, **kwargs)
+            response = http.request(method, url, headers=headers, auth=None if token else creds, timeout=TIMEOUT, **kwargs)
             if response.status_code == 401 and "bearer" in response.headers.get("WWW-Authenticate", "").lower():
                 self._tokens[scope] = self._fetch_token(response.headers["WWW-Authenticate"], scope)
                 headers["Authorization"] = f"Bearer {self._tokens[scope]}"
-                response = self.http.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
+                response = http.request(method, url, headers=headers, timeout=TIMEOUT, **kwargs)
         except requests.RequestException as exc:
             raise RegistryError(
                 f"cannot reach registry '{self.name}' at {self.base_url}: {type(exc).__name__}",
@@ -184,8 +186,9 @@ class OciRegistry(Registry):
             "PUT",
             f"{location}{separator}digest={digest}",
             scope,
-            data=stream,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            once=True,
+            data=_Sized(stream, size),
+            headers={"Content-Type": "application/octet-stream"},
         )
         if done.status_code not in (201, 204):
             raise self._unexpected(done, f"uploading blob {digest[:19]} to {repository}")
@@ -194,3 +197,16 @@ class OciRegistry(Registry):
         response = self._request("DELETE", f"/v2/{repository}/manifests/{digest}", self._scope(repository, push=True))
         if response.status_code not in (200, 202, 404):
             raise self._unexpected(response, f"deleting {repository}@{digest}")
+
+
+class _Sized:
+    """A stream with a known length, so requests sends Content-Length instead of chunked encoding."""
+
+    def __init__(self, stream: BinaryIO, size: int) -> None:
+        self.stream, self.size = stream, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, n: int = -1) -> bytes:
+        return self.stream.read(n)

@@ -104,7 +104,16 @@ def aws_env(moto: stack.Server, monkeypatch: pytest.MonkeyPatch) -> str:
     return moto.url
 
 
-def project_toml(registry_host: str, *, repo_prefix: str, extra: str = "") -> str:
+DEFAULT_ENVIRONMENTS = """
+[environments.dev]
+registry = "local"
+
+[environments.ecr]
+registry = "aws"
+"""
+
+
+def project_toml(registry_host: str, *, repo_prefix: str, environments: str = DEFAULT_ENVIRONMENTS, extra: str = "") -> str:
     return f"""
 [project]
 name = "demo"
@@ -132,20 +141,17 @@ insecure = true
 kind = "ecr"
 host = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
 region = "ap-northeast-2"
-
-[environments.dev]
-registry = "local"
-
-[environments.ecr]
-registry = "aws"
-{extra}"""
+{extra}
+{environments}"""
 
 
 @pytest.fixture
 def make_project(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., Path]:
     counter = iter(range(1000))
 
-    def make(registry_host: str, branch: str = "feature/DATA-1234-add-orders") -> Path:
+    def make(
+        registry_host: str, branch: str = "feature/DATA-1234-add-orders", environments: str = DEFAULT_ENVIRONMENTS, extra: str = ""
+    ) -> Path:
         root = tmp_path / f"dbt-{next(counter)}"
         (root / "images/base").mkdir(parents=True)
         (root / "images/build").mkdir(parents=True)
@@ -156,7 +162,7 @@ def make_project(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[...
         (root / "models/orders.sql").write_text("select 1 as id\n")
         # A unique repository prefix per test keeps tests independent on the shared session registry.
         prefix = "t" + request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")[:40].strip("-")
-        (root / "imagectl.toml").write_text(project_toml(registry_host, repo_prefix=prefix))
+        (root / "imagectl.toml").write_text(project_toml(registry_host, repo_prefix=prefix, environments=environments, extra=extra))
         git(root, "init", "-q", "-b", "main")
         git(root, "add", "-A")
         git(root, "commit", "-qm", "initial")
