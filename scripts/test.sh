@@ -4,6 +4,6 @@
 # 127.0.0.1 ports, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup.sh
+IMAGECTL_SETUP_AIRFLOW2=1 ./scripts/setup.sh
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

@@ -257,3 +257,55 @@ def start_airflow(workdir: Path, major: int, port: int | None = None, home: Path
         server.stop()
         unavailable(str(exc))
     return server
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Start local servers for the demo, write their addresses to an env file, and stop them on SIGTERM/SIGINT.
+
+    python -m tests.stack --workdir DIR --registries N [--airflow 3] --env-file FILE
+    """
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m tests.stack")
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--registries", type=int, default=1)
+    parser.add_argument("--airflow", type=int, choices=(2, 3))
+    parser.add_argument("--env-file", type=Path, required=True)
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    servers: list[Server] = []
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        lines = []
+        for n in range(1, args.registries + 1):
+            server = start_registry(args.workdir)
+            servers.append(server)
+            lines.append(f"REGISTRY_{n}={server.url.removeprefix('http://')}")
+        if args.airflow:
+            airflow = start_airflow(args.workdir, args.airflow)
+            servers.append(airflow)
+            user, (_, password) = "imagectl", AIRFLOW_USERS["imagectl"]
+            lines += [f"AIRFLOW_URL={airflow.url}", f"AIRFLOW_USER={user}", f"AIRFLOW_PASSWORD={password}"]
+        args.env_file.write_text("\n".join(lines) + "\n")
+        while not stopping:
+            time.sleep(0.5)
+    except BaseException as exc:  # pytest's skip/fail outcomes included: report and stop what started
+        if not stopping:
+            print(f"stack: {exc}", file=sys.stderr)
+            return 1
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(serve())
