@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from imagectl import __version__
-from imagectl.errors import EXIT_DRIFT, ConfigError, ImagectlError, InputError
+from imagectl.errors import EXIT_DRIFT, EXIT_RUN_FAILED, ConfigError, ImagectlError, InputError
 from imagectl.options import (
     BUILD_ARG,
     BUILD_NUMBER,
@@ -325,6 +325,109 @@ def status(ctx: click.Context, config_path: str | None, environment: str | None,
     render(result, output)
     if not result.ok:
         ctx.exit(EXIT_DRIFT)
+
+
+class JsonObjectType(click.ParamType):
+    name = "JSON"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, Any]:
+        import json
+
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            self.fail(f"not valid JSON: {exc}", param, ctx)
+        if not isinstance(parsed, dict):
+            self.fail('must be a JSON object, e.g. \'{"mode": "full"}\'', param, ctx)
+        return parsed
+
+
+@cli.command()
+@click.argument("dag_id")
+@config_option
+@env_option
+@click.option("--conf", type=JsonObjectType(), default="{}", help="The run's conf, a JSON object.")
+@click.option("--run-id", help="Run id (default: Airflow's). A run with this id that exists already is not started again.")
+@click.option("--wait", is_flag=True, help="Follow the run; exit 11 if it fails.")
+@click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True, help="Seconds --wait waits.")
+@output_option
+@click.pass_context
+def trigger(
+    ctx: click.Context,
+    dag_id: str,
+    config_path: str | None,
+    environment: str | None,
+    conf: dict[str, Any],
+    run_id: str | None,
+    wait: bool,
+    timeout: int,
+    output: str,
+) -> None:
+    """Trigger DAG_ID in the environment's Airflow and print the run's URL."""
+    from imagectl.commands.trigger import trigger as run
+    from imagectl.render import render
+
+    config = _config(config_path)
+    result = run(
+        config,
+        _environment(config, environment),
+        dag_id,
+        conf,
+        run_id,
+        wait,
+        timeout=timeout,
+        on_state=lambda state: click.echo(f"{dag_id}: {state}", err=True),
+    )
+    render(result, output)
+    if not result.ok:
+        ctx.exit(EXIT_RUN_FAILED)
+
+
+@cli.command()
+@config_option
+@click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages).")
+@click.option("--build-number", type=BUILD_NUMBER, help="Default: $bamboo_buildNumber.")
+@click.option("--wait", is_flag=True, help="Wait for the dbt build; fail the job (exit 11) when dbt fails.")
+@click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True, help="Seconds --wait waits.")
+@yes_option
+@dry_run_option
+@output_option
+@click.option("--quiet", "-q", is_flag=True, help="No build or push progress on stderr.")
+@click.pass_context
+def ci(
+    ctx: click.Context,
+    config_path: str | None,
+    jira: str | None,
+    build_number: str | None,
+    wait: bool,
+    timeout: int,
+    yes: bool,
+    dry_run: bool,
+    output: str,
+    quiet: bool,
+) -> None:
+    """The Bamboo build-plan step: build, push, deploy (or promote), trigger Lightdash and a slim dbt build."""
+    from imagectl.commands.ci import run_ci
+    from imagectl.progress import Progress
+    from imagectl.render import render
+
+    config = _config(config_path)
+    result = run_ci(
+        config,
+        jira=jira,
+        build_number=build_number,
+        environ=os.environ,
+        wait=wait,
+        yes=yes,
+        dry_run=dry_run,
+        progress=Progress(quiet=quiet),
+        timeout=timeout,
+    )
+    render(result, output)
+    if not dry_run and not result.ok:
+        ctx.exit(EXIT_RUN_FAILED)
 
 
 def main() -> None:

@@ -64,6 +64,17 @@ class EnvironmentConfig:
 
 
 @dataclass(frozen=True)
+class CiConfig:
+    """`imagectl ci`: which branch deploys where, and which DAGs it triggers."""
+
+    branches: dict[str, str] = field(default_factory=dict)  # branch name or glob → environment; others: build only
+    build_environment: str | None = None  # where main-branch builds look for an image of the same commit to promote
+    dbt_dag: str = "dbt_build"
+    lightdash_dag: str | None = "lightdash_sync"
+    slim_conf: dict[str, str] = field(default_factory=lambda: {"mode": "slim"})
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     root: Path
@@ -75,6 +86,7 @@ class Config:
     images: dict[str, ImageConfig]
     registries: dict[str, RegistryConfig]
     environments: dict[str, EnvironmentConfig]
+    ci: CiConfig = field(default_factory=CiConfig)
 
     def environment(self, name: str) -> EnvironmentConfig:
         try:
@@ -169,7 +181,7 @@ class _Parser:
         return value
 
     def parse(self) -> Config:
-        self.check_keys(self.data, "", {"project", "jira", "git", "images", "registries", "environments"})
+        self.check_keys(self.data, "", {"project", "jira", "git", "images", "registries", "environments", "ci"})
         project = self.table(self.data, "project", "project")
         self.check_keys(project, "project", {"name", "source", "default_environment"})
         jira = self.table(self.data, "jira", "jira")
@@ -196,6 +208,29 @@ class _Parser:
             images=self.parse_images(),
             registries=registries,
             environments=environments,
+            ci=self.parse_ci(environments),
+        )
+
+    def parse_ci(self, environments: dict[str, EnvironmentConfig]) -> CiConfig:
+        ci = self.table(self.data, "ci", "ci")
+        self.check_keys(ci, "ci", {"branches", "build_environment", "dbt_dag", "lightdash_dag", "slim_conf"})
+        branches = self.table(ci, "branches", "ci.branches")
+        for branch, env in branches.items():
+            if env not in environments:
+                raise self.fail(f"ci.branches.{branch}", f"names '{env}', which is not under [environments]")
+        build_env = self.string(ci, "build_environment", "ci.build_environment")
+        if build_env is not None and build_env not in environments:
+            raise self.fail("ci.build_environment", f"names '{build_env}', which is not under [environments]")
+        lightdash = ci.get("lightdash_dag", "lightdash_sync")
+        if lightdash is not False and not isinstance(lightdash, str):
+            raise self.fail("ci.lightdash_dag", "must be a DAG id, or false to skip the Lightdash sync")
+        slim_conf = self.table(ci, "slim_conf", "ci.slim_conf") or {"mode": "slim"}
+        return CiConfig(
+            branches=dict(branches),
+            build_environment=build_env,
+            dbt_dag=self.string(ci, "dbt_dag", "ci.dbt_dag", default="dbt_build") or "dbt_build",
+            lightdash_dag=lightdash or None,
+            slim_conf=dict(slim_conf),
         )
 
     def parse_images(self) -> dict[str, ImageConfig]:

@@ -74,3 +74,6 @@ class AirflowError(ImagectlError):
 
 # Not an exception: `status` exits with this when an environment's Variable and its history disagree.
 EXIT_DRIFT = 10
+
+# Not an exception: `trigger --wait` and `ci --wait` exit with this when the DAG run failed.
+EXIT_RUN_FAILED = 11

@@ -9,10 +9,12 @@ from typing import Any
 import click
 
 from imagectl.commands.build import BuildPlan, BuildResult
+from imagectl.commands.ci import CiPlan, CiResult
 from imagectl.commands.history import HistoryView
 from imagectl.commands.registry import RegistryInit
 from imagectl.commands.status import StatusView
 from imagectl.commands.tags import TagDetails, TagList
+from imagectl.commands.trigger import TriggerResult
 from imagectl.release import ReleasePlan, ReleaseResult
 from imagectl.tag_registry import TagInfo, iso
 
@@ -220,6 +222,34 @@ def _status(view: StatusView) -> str:
     return "\n".join(blocks)
 
 
+def _trigger(result: TriggerResult) -> str:
+    how = "triggered" if result.created else "exists already (not triggered again)"
+    return f"{result.dag_id} run {result.run_id} {how} in {result.environment}: {result.state}\n  {result.url}"
+
+
+def _ci_plan(plan: CiPlan) -> str:
+    lines = [
+        f"CI plan for {plan.tag}: branch {plan.branch or '(detached)'}, commit {plan.commit[:12]}, build {plan.build_number}, "
+        f"result {plan.result_key}",
+        f"  environment  {plan.environment or 'none (build only)'}",
+    ]
+    lines += [f"  {i}. {step.step:8} {step.decision}" for i, step in enumerate(plan.steps, start=1)]
+    lines.append("Nothing was built, pushed, deployed or triggered (--dry-run).")
+    return "\n".join(lines)
+
+
+def _ci_result(result: CiResult) -> str:
+    parts = []
+    if result.build:
+        parts.append(_build(result.build))
+    if result.release:
+        parts.append(_release_result(result.release))
+    parts += [_trigger(t) for t in result.triggers]
+    if result.plan.environment is None:
+        parts.append(f"branch {result.plan.branch or '(detached)'} deploys nowhere: built and pushed only")
+    return "\n".join(parts)
+
+
 _TEXT = {
     BuildPlan: _plan,
     BuildResult: _build,
@@ -230,4 +260,7 @@ _TEXT = {
     ReleaseResult: _release_result,
     HistoryView: _history,
     StatusView: _status,
+    TriggerResult: _trigger,
+    CiPlan: _ci_plan,
+    CiResult: _ci_result,
 }

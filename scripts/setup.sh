@@ -30,17 +30,21 @@ fi
 
 # Airflow runs in virtualenvs of its own (its dependencies must not meet imagectl's): Airflow 3 for the demo
 # and tests, Airflow 2 for the tests of the /api/v1 path (IMAGECTL_SETUP_AIRFLOW2=1).
-install_airflow() {  # $1 = major version, $2 = pinned version
-  local venv=".venv-airflow$1"
-  if [ -x "$venv/bin/airflow" ] && "$venv/bin/pip" show apache-airflow 2>/dev/null | grep -q "^Version: $2$"; then return 0; fi
-  echo "setup: installing apache-airflow==$2 into $venv (about a minute)"
+install_airflow() {  # $1 = major version, then the pip requirements
+  local venv=".venv-airflow$1"; shift
+  local wanted="$*"
+  if [ -x "$venv/bin/airflow" ] && [ "$(cat "$venv/.imagectl-requirements" 2>/dev/null)" = "$wanted" ]; then return 0; fi
+  echo "setup: installing $wanted into $venv (about a minute)"
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q "apache-airflow==$2"
+  "$venv/bin/python" -m pip install -q "$@"
+  echo "$wanted" >"$venv/.imagectl-requirements"
 }
 pids=()
-install_airflow 3 3.3.2 & pids+=($!)
-if [ "${IMAGECTL_SETUP_AIRFLOW2:-0}" = 1 ]; then install_airflow 2 2.11.2 & pids+=($!); fi
+# Airflow 3 with the providers the DAGs use (KubernetesPodOperator in production, DockerOperator locally).
+install_airflow 3 apache-airflow==3.3.2 apache-airflow-providers-docker==4.6.1 apache-airflow-providers-cncf-kubernetes==10.25.0 &
+pids+=($!)
+if [ "${IMAGECTL_SETUP_AIRFLOW2:-0}" = 1 ]; then install_airflow 2 apache-airflow==2.11.2 & pids+=($!); fi
 for pid in "${pids[@]}"; do wait "$pid"; done
 echo "setup: done ($(.venv/bin/imagectl --version))"

@@ -119,7 +119,8 @@ def start_registry(workdir: Path, htpasswd: Path | None = None) -> Server:
 
 
 def start_moto(workdir: Path) -> Server:
-    binary = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    own = Path(sys.executable).parent / "moto_server"  # the one installed with the test dependencies
+    binary = str(own) if own.exists() else shutil.which("moto_server") or str(own)
     if not Path(binary).exists():
         unavailable("moto_server is not installed (pip install -e '.[test]')")
     port = free_port()
@@ -202,13 +203,28 @@ class Airflow(Server):
                 self.proc.wait(timeout=10)
 
 
-def start_airflow(workdir: Path, major: int, port: int | None = None, home: Path | None = None) -> Airflow:
-    """A real Airflow api-server (3) or webserver (2) with a fresh SQLite DB; users from AIRFLOW_USERS."""
+def start_airflow(
+    workdir: Path,
+    major: int,
+    port: int | None = None,
+    home: Path | None = None,
+    standalone: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> Airflow:
+    """A real Airflow api-server (3) or webserver (2) with a fresh SQLite DB; users from AIRFLOW_USERS.
+
+    standalone (Airflow 3): scheduler, dag-processor, triggerer and api-server together, so DAGs really run."""
     binary = airflow_binary(major)
     port = port or free_port()
     home = home or workdir / f"airflow{major}-{port}"
     (home / "dags").mkdir(parents=True, exist_ok=True)
-    env = airflow_env(home, major, port)
+    env = airflow_env(home, major, port, extra_env)
+    if standalone:
+        env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
+        env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
+        env.setdefault("AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL", "5")
+        env.setdefault("AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC", "2")
+        env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
     log = home / "server.log"
     if not (home / "airflow.db").exists():
         migrate = subprocess.run([str(binary), "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
@@ -242,11 +258,12 @@ def start_airflow(workdir: Path, major: int, port: int | None = None, home: Path
                     capture_output=True,
                     timeout=300,
                 )
-    command = (
-        [str(binary), "api-server", "--host", "127.0.0.1", "--port", str(port)]
-        if major >= 3
-        else [str(binary), "webserver", "--hostname", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    )
+    if standalone:
+        command = [str(binary), "standalone"]
+    elif major >= 3:
+        command = [str(binary), "api-server", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [str(binary), "webserver", "--hostname", "127.0.0.1", "--port", str(port), "--workers", "1"]
     proc = subprocess.Popen(command, env=env, stdout=log.open("a"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     health = "/api/v2/monitor/health" if major >= 3 else "/api/v1/health"

@@ -81,3 +81,33 @@ class StopOnWrite:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class RecordingServer:
+    """Stands in for an external HTTP API (Lightdash's) that the tests cannot reach: answers 200 and records requests."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                recorder.requests.append(("POST", self.path, dict(self.headers)))
+                body = b'{"status": "ok", "results": {"jobUuid": "test"}}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
