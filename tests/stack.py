@@ -219,6 +219,7 @@ def start_airflow(
     home = home or workdir / f"airflow{major}-{port}"
     (home / "dags").mkdir(parents=True, exist_ok=True)
     env = airflow_env(home, major, port, extra_env)
+    env["PATH"] = f"{binary.parent}{os.pathsep}{env.get('PATH', '')}"  # standalone starts its parts as `airflow …`
     if standalone:
         env.setdefault("AIRFLOW__CORE__EXECUTOR", "LocalExecutor")
         env.setdefault("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION", "False")
@@ -279,7 +280,7 @@ def start_airflow(
 def serve(argv: list[str] | None = None) -> int:
     """Start local servers for the demo, write their addresses to an env file, and stop them on SIGTERM/SIGINT.
 
-    python -m tests.stack --workdir DIR --registries N [--airflow 3] --env-file FILE
+    python -m tests.stack --workdir DIR --registries N [--airflow 3 [--standalone] [--airflow-env K=V ...]] --env-file FILE
     """
     import argparse
     import signal
@@ -288,6 +289,8 @@ def serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--registries", type=int, default=1)
     parser.add_argument("--airflow", type=int, choices=(2, 3))
+    parser.add_argument("--standalone", action="store_true", help="scheduler, dag-processor and api-server: DAGs run")
+    parser.add_argument("--airflow-env", action="append", default=[], metavar="KEY=VALUE", help="environment of Airflow")
     parser.add_argument("--env-file", type=Path, required=True)
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -307,7 +310,8 @@ def serve(argv: list[str] | None = None) -> int:
             servers.append(server)
             lines.append(f"REGISTRY_{n}={server.url.removeprefix('http://')}")
         if args.airflow:
-            airflow = start_airflow(args.workdir, args.airflow)
+            extra = dict(item.split("=", 1) for item in args.airflow_env)
+            airflow = start_airflow(args.workdir, args.airflow, standalone=args.standalone, extra_env=extra)
             servers.append(airflow)
             user, (_, password) = "imagectl", AIRFLOW_USERS["imagectl"]
             lines += [f"AIRFLOW_URL={airflow.url}", f"AIRFLOW_USER={user}", f"AIRFLOW_PASSWORD={password}"]

@@ -69,6 +69,9 @@ done
 
 case "$mode" in slim|full) ;; *) echo "entrypoint: --mode must be slim or full, not '$mode'" >&2; exit 2 ;; esac
 
+# The DAG passes every variable, empty when unused; profiles may read DBT_TARGET themselves: empty means unset.
+if [ -z "${DBT_TARGET:-}" ]; then unset DBT_TARGET; fi
+
 state_dir="$(mktemp -d)"
 if [ "$mode" = slim ]; then
   if [ -z "$state_uri" ]; then

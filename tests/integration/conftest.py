@@ -199,3 +199,13 @@ def prd_registry(stack_dir: Path) -> Iterator[stack.Server]:
     server = stack.start_registry(stack_dir)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def python_image(docker_engine: None) -> str:
+    """A Debian + Python 3.11 image made locally (scripts/python-image.sh): public images cannot be pulled here."""
+    script = Path(__file__).resolve().parents[2] / "scripts/python-image.sh"
+    result = subprocess.run([str(script)], capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        stack.unavailable(f"could not make the local Python image: {result.stderr[-1500:]}")
+    return result.stdout.strip()

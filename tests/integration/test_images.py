@@ -9,26 +9,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import boto3
 import docker
 import pytest
 
-from tests import stack
 from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parents[2]
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
-
-
-@pytest.fixture(scope="session")
-def python_image(docker_engine) -> str:
-    result = subprocess.run([str(ROOT / "scripts/python-image.sh")], capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        stack.unavailable(f"could not make the local Python image: {result.stderr[-1500:]}")
-    return result.stdout.strip()
 
 
 class DbtRepo:
