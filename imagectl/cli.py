@@ -25,6 +25,7 @@ from imagectl.options import (
     env_option,
     output_option,
     reason_option,
+    wait_options,
     yes_option,
 )
 
@@ -350,8 +351,7 @@ class JsonObjectType(click.ParamType):
 @env_option
 @click.option("--conf", type=JsonObjectType(), default="{}", help="The run's conf, a JSON object.")
 @click.option("--run-id", help="Run id (default: Airflow's). A run with this id that exists already is not started again.")
-@click.option("--wait", is_flag=True, help="Follow the run; exit 11 if it fails.")
-@click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True, help="Seconds --wait waits.")
+@wait_options
 @output_option
 @click.pass_context
 def trigger(
@@ -389,8 +389,7 @@ def trigger(
 @config_option
 @click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages).")
 @click.option("--build-number", type=BUILD_NUMBER, help="Default: $bamboo_buildNumber.")
-@click.option("--wait", is_flag=True, help="Wait for the dbt build; fail the job (exit 11) when dbt fails.")
-@click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True, help="Seconds --wait waits.")
+@wait_options
 @yes_option
 @dry_run_option
 @output_option

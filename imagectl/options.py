@@ -136,3 +136,8 @@ class GitShaType(click.ParamType):
 
 REVISION_OR_TAG = RevisionOrTagType()
 GIT_SHA = GitShaType()
+
+
+def wait_options(f: Any) -> Any:
+    f = click.option("--timeout", type=click.IntRange(min=1), default=3600, show_default=True, help="Seconds --wait waits.")(f)
+    return click.option("--wait", is_flag=True, help="Follow the DAG run; exit 11 if it fails.")(f)

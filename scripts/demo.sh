@@ -1,30 +1,49 @@
 #!/usr/bin/env bash
 # The README's main job on a local stack. Sets up, starts a Docker engine, two local OCI registries (dev and
-# prd) and a real Airflow 3 api-server (all on 127.0.0.1, stopped on exit), then:
-#   build (base + build image of the sample dbt project) → build again (base reused) → tags →
-#   deploy to dev → promote to prd (copied across registries, released v1.0.0/v1.0.1) → roll prd back →
-#   history and status → a dbt build of the sample project inside the image prd now runs.
+# prd) and Airflow 3 (scheduler + dag-processor + api-server, with this repository's DAGs on the DockerOperator),
+# all on 127.0.0.1 and stopped on exit, then tells the whole story in a copy of the sample dbt repository:
+#   imagectl ci (Bamboo's step: build → push → deploy dev → trigger a slim dbt build, which runs in that image)
+#   → the daily full build stores the production state → a model changes → imagectl ci again (slim: only that
+#   model and its children) → promote to prd (copied across registries, v1.0.0) → roll dev back → the next run
+#   runs the previous image → history and status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 ./scripts/setup.sh
 ./scripts/start-docker.sh
 export PATH="$root/.venv/bin:$PATH"
-
 python_image="$(./scripts/python-image.sh)"
 
+stack="$root/.stack/demo"
+rm -rf "$stack" && mkdir -p "$stack/warehouse" "$stack/state"
+chmod 777 "$stack/warehouse" "$stack/state"   # the dbt container runs as uid 1000
+
+# A dbt repository of its own: the sample project, the images, and an imagectl.toml for the local stack.
+repo="$stack/repo"
+mkdir -p "$repo"
+cp -r sample_project images .dockerignore "$repo/"
+rm -rf "$repo/sample_project/target" "$repo/sample_project/logs"
 # Behind a TLS-intercepting proxy pip needs the proxy's CA: the documented way is a bundle in images/base/certs/.
 # The demo trusts what this host trusts (IMAGECTL_EXTRA_CA= empty to skip).
 extra_ca="${IMAGECTL_EXTRA_CA-/etc/ssl/certs/ca-certificates.crt}"
-if [ -n "$extra_ca" ] && [ -f "$extra_ca" ]; then cp "$extra_ca" images/base/certs/extra-ca.crt; fi
+if [ -n "$extra_ca" ] && [ -f "$extra_ca" ]; then cp "$extra_ca" "$repo/images/base/certs/extra-ca.crt"; fi
 
-stack="$root/.stack/demo"
-rm -rf "$stack" && mkdir -p "$stack"
-echo "demo: starting two registries and Airflow 3 on 127.0.0.1 ..."
-.venv/bin/python -m tests.stack --workdir "$stack/servers" --registries 2 --airflow 3 --env-file "$stack/servers.env" &
+echo "demo: starting two registries and Airflow 3 (standalone) on 127.0.0.1 ..."
+.venv/bin/python -m tests.stack --workdir "$stack/servers" --registries 2 --airflow 3 --standalone \
+  --airflow-env "AIRFLOW__CORE__DAGS_FOLDER=$root/dags" \
+  --airflow-env DBT_DAG_OPERATOR=docker --airflow-env DBT_DAG_DOCKER_NETWORK=host \
+  --airflow-env DBT_DAG_DOCKER_AUTO_REMOVE=never --airflow-env DBT_DAG_IMAGE_VARIABLE=dbt_image_dev \
+  --airflow-env "DBT_DAG_DOCKER_MOUNTS=$stack/warehouse:/data,$stack/state:/state" \
+  --airflow-env DBT_DAG_STATE_URI=/state --airflow-env 'DBT_DAG_EXTRA_ENV={"DBT_DUCKDB_PATH": "/data/jaffle.duckdb"}' \
+  --env-file "$stack/servers.env" &
 stack_pid=$!
-trap 'kill $stack_pid 2>/dev/null || true; wait $stack_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 240); do
+cleanup() {
+  kill "$stack_pid" 2>/dev/null || true
+  wait "$stack_pid" 2>/dev/null || true
+  docker ps -aq --filter name=dbt_build- | xargs -r docker rm -f >/dev/null
+}
+trap cleanup EXIT
+for _ in $(seq 1 360); do
   [ -s "$stack/servers.env" ] && break
   kill -0 "$stack_pid" 2>/dev/null || { echo "demo: the local servers did not start" >&2; exit 1; }
   sleep 0.5
@@ -33,21 +52,20 @@ done
 . "$stack/servers.env"
 export IMAGECTL_AIRFLOW_USERNAME="$AIRFLOW_USER" IMAGECTL_AIRFLOW_PASSWORD="$AIRFLOW_PASSWORD"
 
-# The demo's config: the repository's imagectl.toml with local registries, a local Airflow and the local Python image.
-cat >"$stack/imagectl.toml" <<TOML
+cat >"$repo/imagectl.toml" <<TOML
 [project]
 name = "jaffle-shop"
 default_environment = "dev"
 [jira]
 projects = ["DATA"]
 [images.base]
-context = "../../images/base"
+context = "images/base"
 repository = "dbt-base"
 network = "host"
 build_args = { PYTHON_IMAGE = "$python_image" }
 [images.build]
-context = "../.."
-dockerfile = "../../images/build/Dockerfile"
+context = "."
+dockerfile = "images/build/Dockerfile"
 repository = "dbt-build"
 build_args = { DBT_PROJECT_PATH = "sample_project" }
 [registries.dev]
@@ -67,29 +85,52 @@ registry = "prd"
 airflow_url = "$AIRFLOW_URL"
 variable = "dbt_image_prd"
 release = true
+[ci]
+branches = { "feature/*" = "dev" }
+build_environment = "dev"
+lightdash_dag = false   # no Lightdash on the local stack
 TOML
-export IMAGECTL_CONFIG="$stack/imagectl.toml"
+git() { command git -C "$repo" -c user.email=demo@imagectl -c user.name=demo "$@"; }
+git init -q -b feature/DATA-1-orders
+git add -A && git commit -qm "DATA-1 sample project"
+export IMAGECTL_CONFIG="$repo/imagectl.toml"
+echo "demo: waiting for Airflow to parse the DAGs ..."
+until curl -fs -H "Authorization: Bearer $(curl -fs -X POST -H 'Content-Type: application/json' \
+      -d "{\"username\":\"$AIRFLOW_USER\",\"password\":\"$AIRFLOW_PASSWORD\"}" "$AIRFLOW_URL/auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')" \
+      "$AIRFLOW_URL/api/v2/dags/dbt_build" >/dev/null; do sleep 2; done
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-step "imagectl build --jira DATA-1 --build-number 1   (base and build image)"
-imagectl build --jira DATA-1 --build-number 1
-step "imagectl build --jira DATA-2 --build-number 2 --quiet   (base inputs unchanged: reused)"
-imagectl build --jira DATA-2 --build-number 2 --quiet
+ran() {  # what a DAG run really ran: the container's image and the entrypoint's lines
+  local name="dbt_build-${1//[:+]/-}"
+  echo "   container $name ran image $(docker inspect -f '{{.Image}}' "$name" | cut -c1-19)"
+  docker logs "$name" 2>&1 | grep -E '^entrypoint:|OK created' | sed 's/^/   /'
+}
+bamboo() { env bamboo_buildNumber="$1" bamboo_planRepository_branchName=feature/DATA-1-orders bamboo_buildResultKey="DATA-DBT-$1" "${@:2}"; }
+
+step "imagectl ci --dry-run   (what Bamboo's step will do)"
+bamboo 1 imagectl ci --dry-run
+step "imagectl ci --wait   (build → push → deploy dev → slim dbt build; no state yet, so a full build)"
+bamboo 1 imagectl ci --wait --quiet
+ran imagectl__DATA-DBT-1__dbt_build
+step "imagectl trigger dbt_build --conf '{\"mode\": \"full\", \"upload_state\": true}' --wait   (the daily 08:00 full build)"
+imagectl trigger dbt_build --conf '{"mode": "full", "upload_state": true}' --run-id daily-full-1 --wait
+step "a model changes: imagectl ci --wait again   (slim: only orders and its children)"
+printf '\n-- DATA-1: count refunds separately\n' >>"$repo/sample_project/models/marts/orders.sql"
+git commit -qam "DATA-1 tweak orders"
+bamboo 2 imagectl ci --wait --quiet
+ran imagectl__DATA-DBT-2__dbt_build
+step "imagectl promote DATA-1-2 --from dev --to prd --yes --reason 'weekly release'"
+imagectl promote DATA-1-2 --from dev --to prd --yes --reason "weekly release"
+step "imagectl rollback --env dev --reason 'orders change broke revenue'; the next run runs the previous image"
+imagectl rollback --env dev --reason "orders change broke revenue"
+imagectl trigger dbt_build --run-id after-rollback --wait
+ran after-rollback
 step "imagectl tags list"
 imagectl tags list
-step "imagectl deploy DATA-1-1 --env dev; imagectl deploy DATA-2-2 --env dev"
-imagectl deploy DATA-1-1 --env dev --reason "first image"
-imagectl deploy DATA-2-2 --env dev --reason "orders model"
-step "imagectl promote --jira DATA-1 --from dev --to prd --yes; imagectl promote DATA-2-2 --from dev --to prd --yes"
-imagectl promote --jira DATA-1 --from dev --to prd --yes --reason "weekly release"
-imagectl promote DATA-2-2 --from dev --to prd --yes --reason "weekly release"
-step "imagectl rollback --env prd --yes --reason 'orders model broke revenue'"
-imagectl rollback --env prd --yes --reason "orders model broke revenue"
+step "imagectl history --env dev"
+imagectl history --env dev
 step "imagectl history --env prd"
 imagectl history --env prd
 step "imagectl status"
 imagectl status
-image="$(imagectl status --env prd -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["variable_value"])')"
-step "dbt build of the sample project in the image prd runs now: $image"
-docker run --rm "$image" --mode full
-step "done; the servers started for the demo are stopped now (their data: $stack)"
+step "done; the servers and containers the demo started are stopped now (data: $stack)"

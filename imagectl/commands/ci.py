@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagectl.build_info import BAMBOO_BUILD_NUMBER, resolve_build
+from imagectl.build_info import resolve_build
 from imagectl.commands.build import BuildResult, apply_build, plan_build
 from imagectl.commands.trigger import TriggerResult, trigger
 from imagectl.config import Config
@@ -106,8 +106,6 @@ def run_id(result_key: str, dag_id: str) -> str:
 def plan_ci(config: Config, *, jira: str | None, build_number: str | None, environ: Mapping[str, str], wait: bool) -> tuple[CiPlan, Any]:
     resolved = resolve_build(config, jira=jira, build_number=build_number, tag=None, environ=environ)
     info = resolved.info
-    if not (build_number or environ.get(BAMBOO_BUILD_NUMBER)):
-        raise InputError("imagectl ci needs a build number", f"run it as a Bamboo task ({BAMBOO_BUILD_NUMBER}) or pass --build-number")
     environment = environment_for(config, info.branch)
     build_env = config.ci.build_environment or config.default_environment
     if build_env is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
@@ -130,49 +130,38 @@ class EcrRegistry(Registry):
             elif change.action == "set-lifecycle-policy":
                 self._call("put_lifecycle_policy", repositoryName=change.repository, lifecyclePolicyText=policy_text(self.config.lifecycle))
 
-    def list_images(self, repository: str) -> list[RemoteImage]:
-        images = []
+    def _pages(self, operation: str, repository: str) -> Iterator[dict[str, Any]]:
+        """Every page of a paged listing of tagged images; nothing when the repository does not exist."""
         token = None
         while True:
             kwargs: dict[str, Any] = {"repositoryName": repository, "filter": {"tagStatus": "TAGGED"}, "maxResults": PAGE_SIZE}
             if token:
                 kwargs["nextToken"] = token
             try:
-                page = self._call("describe_images", **kwargs)
+                page = self._call(operation, **kwargs)
             except ClientError as exc:
                 if self._code(exc) == "RepositoryNotFoundException":
-                    return []
+                    return
                 raise
-            for detail in page.get("imageDetails", []):
-                images.append(
-                    RemoteImage(
-                        digest=detail["imageDigest"],
-                        tags=list(detail.get("imageTags", [])),
-                        pushed_at=detail.get("imagePushedAt"),
-                        size=detail.get("imageSizeInBytes"),
-                    )
-                )
+            yield page
             token = page.get("nextToken")
             if not token:
-                return images
+                return
+
+    def list_images(self, repository: str) -> list[RemoteImage]:
+        return [
+            RemoteImage(
+                digest=detail["imageDigest"],
+                tags=list(detail.get("imageTags", [])),
+                pushed_at=detail.get("imagePushedAt"),
+                size=detail.get("imageSizeInBytes"),
+            )
+            for page in self._pages("describe_images", repository)
+            for detail in page.get("imageDetails", [])
+        ]
 
     def list_tags(self, repository: str) -> list[str]:
-        tags: list[str] = []
-        token = None
-        while True:
-            kwargs: dict[str, Any] = {"repositoryName": repository, "filter": {"tagStatus": "TAGGED"}, "maxResults": PAGE_SIZE}
-            if token:
-                kwargs["nextToken"] = token
-            try:
-                page = self._call("list_images", **kwargs)
-            except ClientError as exc:
-                if self._code(exc) == "RepositoryNotFoundException":
-                    return []
-                raise
-            tags.extend(i["imageTag"] for i in page.get("imageIds", []) if i.get("imageTag"))
-            token = page.get("nextToken")
-            if not token:
-                return tags
+        return [i["imageTag"] for page in self._pages("list_images", repository) for i in page.get("imageIds", []) if i.get("imageTag")]
 
     def get_manifests(self, repository: str, refs: list[str]) -> dict[str, Manifest]:
         found: dict[str, Manifest] = {}
