@@ -10,11 +10,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from imagectl.config import Config
 from imagectl.errors import GitError, InputError
 from imagectl.labels import BuildInfo
 from imagectl.tagging import find_jira_keys, make_build_tag, validate_build_number, validate_jira_key, validate_tag
+
+if TYPE_CHECKING:
+    from imagectl.adapters.git_repo import GitRepo
 
 BAMBOO_BUILD_NUMBER = "bamboo_buildNumber"
 BAMBOO_BRANCH = "bamboo_planRepository_branchName"
@@ -51,23 +55,26 @@ def resolve_jira(config: Config, flag: str | None, branch: str | None, branch_so
     )
 
 
-def resolve_build(
-    config: Config,
-    *,
-    jira: str | None,
-    build_number: str | None,
-    tag: str | None,
-    environ: Mapping[str, str],
-) -> ResolvedBuild:
-    if build_number is not None:
-        number, number_source = validate_build_number(build_number), "--build-number"
-    elif environ.get(BAMBOO_BUILD_NUMBER):
-        number, number_source = validate_build_number(environ[BAMBOO_BUILD_NUMBER]), BAMBOO_BUILD_NUMBER
-    else:
-        raise InputError("no build number given", f"pass --build-number N (Bamboo sets {BAMBOO_BUILD_NUMBER})")
-    if tag is not None:
-        validate_tag(tag)
+@dataclass(frozen=True)
+class Source:
+    """Where the build comes from: branch and commit (Bamboo's variables first, else the checkout)."""
 
+    branch: str | None
+    branch_source: str
+    commit: str
+    remote_url: str | None
+    repo: GitRepo | None
+
+
+def resolve_build_number(flag: str | None, environ: Mapping[str, str]) -> tuple[int, str]:
+    if flag is not None:
+        return validate_build_number(flag), "--build-number"
+    if environ.get(BAMBOO_BUILD_NUMBER):
+        return validate_build_number(environ[BAMBOO_BUILD_NUMBER]), BAMBOO_BUILD_NUMBER
+    raise InputError("no build number given", f"pass --build-number N (Bamboo sets {BAMBOO_BUILD_NUMBER})")
+
+
+def resolve_source(config: Config, environ: Mapping[str, str]) -> Source:
     from imagectl.adapters.git_repo import GitRepo  # gitpython loads lazily: not needed for --help or tags
 
     repo: GitRepo | None
@@ -78,26 +85,43 @@ def resolve_build(
         if not environ.get(BAMBOO_REVISION):
             raise
         repo, state = None, None
-
     bamboo_branch = environ.get(BAMBOO_BRANCH)
-    branch = bamboo_branch or (state.branch if state else None)
-    branch_source = BAMBOO_BRANCH if bamboo_branch else "git"
+    return Source(
+        branch=bamboo_branch or (state.branch if state else None),
+        branch_source=BAMBOO_BRANCH if bamboo_branch else "git",
+        commit=environ.get(BAMBOO_REVISION) or (state.commit if state else ""),
+        remote_url=state.remote_url if state else None,
+        repo=repo,
+    )
+
+
+def resolve_build(
+    config: Config,
+    *,
+    jira: str | None,
+    build_number: str | None,
+    tag: str | None,
+    environ: Mapping[str, str],
+    source: Source | None = None,
+) -> ResolvedBuild:
+    number, number_source = resolve_build_number(build_number, environ)
+    if tag is not None:
+        validate_tag(tag)
+    source = source or resolve_source(config, environ)
+    branch = source.branch
     # Only read history when the flag and the branch did not settle it: it is the slowest source.
     messages: list[str] = []
-    if not jira and not (branch and find_jira_keys(branch, config.jira_projects)) and repo is not None:
-        messages = repo.messages_since(config.main_branch)
-    key, jira_source = resolve_jira(config, jira, branch, branch_source, messages)
+    if not jira and not (branch and find_jira_keys(branch, config.jira_projects)) and source.repo is not None:
+        messages = source.repo.messages_since(config.main_branch)
+    key, jira_source = resolve_jira(config, jira, branch, source.branch_source, messages)
 
-    commit = environ.get(BAMBOO_REVISION) or (state.commit if state else "")
-    source = config.source or environ.get(BAMBOO_REPOSITORY_URL) or (state.remote_url if state else None)
-    final_tag = tag or str(make_build_tag(key, number))
     info = BuildInfo(
-        tag=final_tag,
+        tag=tag or str(make_build_tag(key, number)),
         jira=key,
         build_number=number,
-        commit=commit,
+        commit=source.commit,
         branch=branch,
-        source=source,
+        source=config.source or environ.get(BAMBOO_REPOSITORY_URL) or source.remote_url,
         created=_now(),
         project=config.project_name,
     )

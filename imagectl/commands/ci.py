@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagectl.build_info import resolve_build
+from imagectl.build_info import ResolvedBuild, resolve_build, resolve_build_number, resolve_source
 from imagectl.commands.build import BuildResult, apply_build, plan_build
 from imagectl.commands.trigger import TriggerResult, trigger
 from imagectl.config import Config
@@ -59,6 +59,7 @@ class CiPlan:
                 "results_url",
                 "environment",
                 "build_environment",
+                "promote_from",
                 "promote_tag",
                 "wait",
             )
@@ -103,30 +104,38 @@ def run_id(result_key: str, dag_id: str) -> str:
     return f"imagectl__{result_key}__{dag_id}"
 
 
-def plan_ci(config: Config, *, jira: str | None, build_number: str | None, environ: Mapping[str, str], wait: bool) -> tuple[CiPlan, Any]:
-    resolved = resolve_build(config, jira=jira, build_number=build_number, tag=None, environ=environ)
-    info = resolved.info
-    environment = environment_for(config, info.branch)
+def plan_ci(
+    config: Config, *, jira: str | None, build_number: str | None, environ: Mapping[str, str], wait: bool
+) -> tuple[CiPlan, ResolvedBuild | None]:
+    """Decide every step. The returned build is None when nothing is built (a release promotes what dev ran)."""
+    number, _ = resolve_build_number(build_number, environ)
+    source = resolve_source(config, environ)
+    environment = environment_for(config, source.branch)
     build_env = config.ci.build_environment or config.default_environment
     if build_env is None:
         raise ConfigError(f"no build environment in {config.path}", "set [ci] build_environment or [project] default_environment")
-    result_key = environ.get(BAMBOO_RESULT_KEY) or f"{info.tag}"
     steps: list[CiStep] = []
     promote_tag = None
     target_env = environment or build_env
     if environment is not None and environment != build_env and config.environment(environment).release:
         ran = Environment(config, build_env).history.newest()
-        same_commit = next((r for r in ran if r.git_sha == info.commit), None)
+        same_commit = next((r for r in ran if r.git_sha == source.commit), None)
         if same_commit is not None:
             promote_tag = same_commit.tag
-            steps.append(CiStep("build", f"skipped: {build_env} ran {same_commit.tag}, built from this commit ({info.commit[:12]})"))
+            steps.append(CiStep("build", f"skipped: {build_env} ran {same_commit.tag}, built from this commit ({source.commit[:12]})"))
             steps.append(CiStep("promote", f"promote {same_commit.tag} from {build_env} to {environment}"))
+    # A Jira key is needed only to name a new build: a promotion of what dev ran goes ahead without one.
+    resolved = None
     if promote_tag is None:
-        steps.append(CiStep("build", f"build and push {info.tag} ({resolved.jira_source}) to {target_env}'s registry"))
+        resolved = resolve_build(config, jira=jira, build_number=build_number, tag=None, environ=environ, source=source)
+    tag = promote_tag or (resolved.info.tag if resolved else "")
+    result_key = environ.get(BAMBOO_RESULT_KEY) or tag
+    if resolved is not None:
+        steps.append(CiStep("build", f"build and push {tag} ({resolved.jira_source}) to {target_env}'s registry"))
         if environment is not None:
-            steps.append(CiStep("deploy", f"deploy {info.tag} to {environment}"))
+            steps.append(CiStep("deploy", f"deploy {tag} to {environment}"))
     if environment is None:
-        steps.append(CiStep("deploy", f"skipped: branch {info.branch or '(detached)'} maps to no environment ([ci] branches)"))
+        steps.append(CiStep("deploy", f"skipped: branch {source.branch or '(detached)'} maps to no environment ([ci] branches)"))
     else:
         if config.ci.lightdash_dag:
             steps.append(
@@ -140,10 +149,10 @@ def plan_ci(config: Config, *, jira: str | None, build_number: str | None, envir
             )
         )
     plan = CiPlan(
-        branch=info.branch,
-        commit=info.commit,
-        build_number=info.build_number,
-        tag=promote_tag or info.tag,
+        branch=source.branch,
+        commit=source.commit,
+        build_number=number,
+        tag=tag,
         result_key=result_key,
         results_url=environ.get(BAMBOO_RESULTS_URL),
         environment=environment,
@@ -176,7 +185,7 @@ def run_ci(
     reason = f"Bamboo {plan.result_key}" + (f" {plan.results_url}" if plan.results_url else "")
     if plan.environment is not None and config.environment(plan.environment).confirm and not yes:
         raise InputError(f"{plan.environment} requires confirmation", "pass --yes in the Bamboo task for this branch")
-    if plan.promote_tag is None:
+    if resolved is not None:
         registry = open_registry(config.registry_for(plan.build_environment))
         build_plan = plan_build(
             config, plan.build_environment, None, resolved.info, resolved.jira_source, extra_build_args={}, push=True, registry=registry
@@ -192,7 +201,7 @@ def run_ci(
             tag=plan.promote_tag,
             jira=None,
             git_sha=None,
-            from_env=config.ci.build_environment or "",
+            from_env=plan.promote_from or plan.build_environment,
             to_env=plan.environment,
             bump="patch",
             force=False,

@@ -26,7 +26,7 @@ class DbtRepo:
 
     DEV = '[environments.dev]\nregistry = "local"\n'
 
-    def __init__(self, root: Path, registry_host: str, python_image: str, environments: str = DEV) -> None:
+    def __init__(self, root: Path, registry_host: str, python_image: str, environments: str = DEV, namespace: str = "images-test") -> None:
         self.root, self.registry_host = root, registry_host
         shutil.copytree(ROOT / "sample_project", root / "sample_project", ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
         shutil.copytree(ROOT / "images", root / "images", ignore=shutil.ignore_patterns("*.whl", "*.crt", "*.pem"))
@@ -39,13 +39,13 @@ name = "jaffle-shop"
 default_environment = "dev"
 [images.base]
 context = "images/base"
-repository = "images-test/dbt-base"
+repository = "{namespace}/dbt-base"
 network = "host"
 build_args = {{ PYTHON_IMAGE = "{python_image}" }}
 [images.build]
 context = "."
 dockerfile = "images/build/Dockerfile"
-repository = "images-test/dbt-build"
+repository = "{namespace}/dbt-build"
 build_args = {{ DBT_PROJECT_PATH = "sample_project" }}
 [registries.local]
 kind = "oci"

@@ -65,14 +65,14 @@ class Pipeline:
     def imagectl(self, *args: str, env: dict[str, str] | None = None):
         return run_cli(*args, "--config", self.config, env={**CREDS, **(env or {})})
 
-    def ci(self, number: int, result_key: str):
+    def ci(self, number: int, result_key: str, branch: str = BRANCH, *flags: str):
         env = {
             "bamboo_buildNumber": str(number),
-            "bamboo_planRepository_branchName": BRANCH,
+            "bamboo_planRepository_branchName": branch,
             "bamboo_buildResultKey": result_key,
             "bamboo_buildResultsUrl": f"https://bamboo.example.com/browse/{result_key}",
         }
-        result = self.imagectl("ci", "--wait", "--timeout", "600", "--quiet", "-o", "json", env=env)
+        result = self.imagectl("ci", "--wait", "--timeout", "600", "--quiet", "-o", "json", *flags, env=env)
         assert result.exit_code == 0, result.stderr + result.stdout
         return json.loads(result.stdout)
 
@@ -85,7 +85,7 @@ class Pipeline:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory, oci_registry, moto, python_image):
+def pipeline(tmp_path_factory, oci_registry, prd_registry, moto, python_image):
     work = tmp_path_factory.mktemp("pipeline")
     import boto3
 
@@ -137,11 +137,23 @@ registry = "local"
 airflow_url = "{airflow.url}"
 variable = "dbt_image_dev"
 
+[registries.prd]
+kind = "oci"
+host = "{prd_registry.url.removeprefix("http://")}"
+insecure = true
+
+[environments.prd]
+registry = "prd"
+airflow_url = "{airflow.url}"
+variable = "dbt_image_prd"
+release = true
+
 [ci]
-branches = {{ "feature/*" = "dev" }}
+branches = {{ "feature/*" = "dev", main = "prd" }}
 build_environment = "dev"
 """
-        repo = DbtRepo(work / "repo", oci_registry.url.removeprefix("http://"), python_image, environments)
+        # Repositories of its own: the session's registry already holds test_images' DATA-9 tags.
+        repo = DbtRepo(work / "repo", oci_registry.url.removeprefix("http://"), python_image, environments, "pipeline-test")
         yield Pipeline(repo, airflow, lightdash, str(repo.root / "imagectl.toml"))
     finally:
         for container in docker.from_env().containers.list(all=True, filters={"name": "dbt_build-"}):
@@ -262,3 +274,26 @@ def test_ci_dry_run_prints_every_decision(pipeline):
     plan = json.loads(run_cli("ci", "--config", pipeline.config, "--dry-run", "-o", "json", env=other).stdout)
     assert plan["environment"] is None and [s["step"] for s in plan["steps"]] == ["build", "deploy"]
     assert plan["steps"][1]["decision"].startswith("skipped: branch experiment/DATA-9-x maps to no environment")
+
+
+def test_ci_on_main_promotes_what_dev_ran_from_the_same_commit(pipeline, prd_registry):
+    # dev ran an image of the current commit (a feature-branch ci), then the same commit reaches main.
+    pipeline.repo.change(
+        "models/marts/customers.sql", (pipeline.repo.root / "sample_project/models/marts/customers.sql").read_text() + "\n-- DATA-9\n"
+    )
+    dev = pipeline.ci(10, "DBT-E2E-10")
+    dev_tag = dev["plan"]["tag"]
+    env = {**CREDS, "bamboo_buildNumber": "11", "bamboo_planRepository_branchName": "main", "bamboo_buildResultKey": "DBT-E2E-11"}
+    dry = run_cli("ci", "--config", pipeline.config, "--dry-run", "-o", "json", env=env)
+    assert dry.exit_code == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    assert (plan["environment"], plan["promote_from"], plan["promote_tag"]) == ("prd", "dev", dev_tag)
+    assert plan["steps"][0]["decision"].startswith(f"skipped: dev ran {dev_tag}, built from this commit")
+    refused = run_cli("ci", "--config", pipeline.config, env=env)
+    assert refused.exit_code == 2 and "prd requires confirmation" in refused.stderr  # Bamboo passes --yes on main
+    result = pipeline.ci(11, "DBT-E2E-11", "main", "--yes")
+    assert result["build"] is None  # nothing rebuilt: the image dev ran is promoted
+    assert (result["release"]["revision"]["action"], result["release"]["revision"]["tag"]) == ("promote", dev_tag)
+    assert result["release"]["revision"]["release"] == "v1.0.0"
+    assert result["release"]["variable_value"].startswith(prd_registry.url.removeprefix("http://"))
+    assert result["release"]["variable_value"].endswith(dev["release"]["variable_value"].split("@")[1])  # same digest
