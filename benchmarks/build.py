@@ -1,6 +1,6 @@
 """Rebuild time after a one-model change: split base/build images versus one monolithic Dockerfile.
 
-Run: .venv/bin/python benchmarks/build.py   (needs a Docker engine, docker-registry and scripts/python-image.sh)
+Run: .venv/bin/python benchmarks/build.py   (after scripts/setup.sh; starts a Docker engine if none runs)
 
 Measured side by side in one run, on the sample dbt project and the real images/ Dockerfiles:
   split, warm agent   imagectl build after a one-model change; base reused from the registry, build image rebuilt
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -23,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._common import IMAGECTL, docker_and_python_image, sh  # noqa: E402
 from tests import stack  # noqa: E402
 
-IMAGECTL = str(ROOT / ".venv/bin/imagectl")
 MONOLITHIC = """\
 ARG PYTHON_IMAGE
 FROM ${PYTHON_IMAGE}
@@ -37,12 +36,6 @@ WORKDIR /app/sample_project
 RUN DBT_DUCKDB_PATH=/tmp/p.duckdb /opt/dbt/bin/dbt parse --quiet --profiles-dir .
 """
 
-
-def sh(*args: str, **kw) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, **kw)
-    if result.returncode != 0:
-        sys.exit(f"benchmark step failed: {' '.join(args)}\n{result.stderr[-3000:]}")
-    return result
 
 
 def timed(*args: str, **kw) -> float:
@@ -57,7 +50,7 @@ def change_model(project: Path, n: int) -> None:
 
 
 def main() -> None:
-    python_image = sh(str(ROOT / "scripts/python-image.sh")).stdout.strip()
+    python_image = docker_and_python_image()
     work = Path(tempfile.mkdtemp(prefix="imagectl-bench-"))
     registry = stack.start_registry(work)
     host = registry.url.removeprefix("http://")

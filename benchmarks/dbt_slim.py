@@ -1,7 +1,7 @@
 """Slim versus full dbt build on a generated 300-model project, in the real build image, side by side.
 
-Run: .venv/bin/python benchmarks/dbt_slim.py [--models 300]   (needs a Docker engine, docker-registry and
-scripts/python-image.sh; builds the real images/ with the generated project in place of the sample project)
+Run: .venv/bin/python benchmarks/dbt_slim.py [--models 300]   (after scripts/setup.sh; starts a Docker engine if none runs;
+builds the real images/ with the generated project in place of the sample project)
 
 Measured in one run:
   full build            all models (and their tests), state stored for slim builds
@@ -16,7 +16,6 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,17 +26,9 @@ sys.path.insert(0, str(ROOT))
 
 import docker  # noqa: E402
 
+from benchmarks._common import IMAGECTL, docker_and_python_image, sh  # noqa: E402
 from benchmarks.generate_project import children_closure, generate  # noqa: E402
 from tests import stack  # noqa: E402
-
-IMAGECTL = str(ROOT / ".venv/bin/imagectl")
-
-
-def sh(*args: str, **kw) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, capture_output=True, text=True, **kw)
-    if result.returncode != 0:
-        sys.exit(f"benchmark step failed: {' '.join(args)}\n{result.stderr[-3000:]}")
-    return result
 
 
 def run_dbt(image: str, args: list[str], volumes: dict) -> tuple[float, str]:
@@ -61,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", type=int, default=300)
     args = parser.parse_args()
-    python_image = sh(str(ROOT / "scripts/python-image.sh")).stdout.strip()
+    python_image = docker_and_python_image()
     work = Path(tempfile.mkdtemp(prefix="imagectl-bench-slim-"))
     registry = stack.start_registry(work)
     try:

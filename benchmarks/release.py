@@ -1,7 +1,7 @@
 """Release benchmarks, measured side by side in one run on a local stack (Docker engine, two OCI registries,
 a real Airflow 3 api-server).
 
-Run: .venv/bin/python benchmarks/release.py
+Run: .venv/bin/python benchmarks/release.py   (after scripts/setup.sh; starts a Docker engine if none runs)
 
 1. Wall time of `imagectl rollback` for a ~10 MB and a ~500 MB image: a rollback re-points the Airflow
    Variable and records a revision; it must not depend on image size.
@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import docker  # noqa: E402
 
+from benchmarks._common import start_docker  # noqa: E402
 from tests import stack  # noqa: E402
 
 IMAGECTL = [str(ROOT / ".venv/bin/imagectl")]
@@ -81,6 +82,7 @@ def layer_bytes(registry_url: str, repository: str, tag: str) -> int:
 
 
 def main() -> None:
+    start_docker()
     work = Path(tempfile.mkdtemp(prefix="imagectl-bench-release-"))
     client = docker.from_env(timeout=600)
     dev = stack.start_registry(work)

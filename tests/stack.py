@@ -78,7 +78,7 @@ def start_dockerd(workdir: Path) -> Server | None:
         return None
     dockerd = shutil.which("dockerd")
     if not dockerd:
-        unavailable("no Docker engine running and dockerd is not installed (run scripts/setup-stack.sh)")
+        unavailable("no Docker engine running and dockerd is not installed (run scripts/setup.sh)")
     if os.geteuid() != 0:
         unavailable("no Docker engine running and starting dockerd needs root")
     log = workdir / "dockerd.log"
@@ -94,7 +94,7 @@ def start_dockerd(workdir: Path) -> Server | None:
 def start_registry(workdir: Path, htpasswd: Path | None = None) -> Server:
     binary = shutil.which("docker-registry") or shutil.which("registry")
     if not binary:
-        unavailable("docker-registry is not installed (run scripts/setup-stack.sh)")
+        unavailable("docker-registry is not installed (run scripts/setup.sh)")
     port = free_port()
     root = workdir / f"registry-{port}"
     root.mkdir(parents=True)

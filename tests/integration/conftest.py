@@ -56,7 +56,7 @@ def python_stand_in(docker_engine: None, stack_dir: Path) -> str:
 
     busybox = shutil.which("busybox")
     if not busybox:
-        stack.unavailable("busybox (Debian busybox-static) is not installed (run scripts/setup-stack.sh)")
+        stack.unavailable("busybox (Debian busybox-static) is not installed (run scripts/setup.sh)")
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         tar.add(busybox, arcname="busybox")
@@ -80,7 +80,7 @@ def oci_registry(stack_dir: Path) -> Iterator[stack.Server]:
 def auth_registry(stack_dir: Path) -> Iterator[tuple[stack.Server, str, str]]:
     htpasswd = shutil.which("htpasswd")
     if not htpasswd:
-        stack.unavailable("htpasswd (apache2-utils) is not installed (run scripts/setup-stack.sh)")
+        stack.unavailable("htpasswd (apache2-utils) is not installed (run scripts/setup.sh)")
     user, password = "ci-pusher", "pa55-word-for-tests"
     path = stack_dir / "htpasswd"
     path.write_text(subprocess.run([htpasswd, "-Bbn", user, password], check=True, capture_output=True, text=True).stdout)
