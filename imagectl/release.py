@@ -365,22 +365,29 @@ def _write_variable(env: Environment, revision: Revision) -> str | None:
 
     Two writers may record revisions N and N+1 and write the Variable in the opposite order; so after each
     write the writer reads the history again and, if a newer revision exists, writes that one. Whoever writes
-    last has seen the newest revision, so the Variable converges to it.
+    last has seen the newest revision, so the Variable converges to it. A read-back showing a newer revision's
+    image is that writer's to finish; one showing an older image (a slower writer) is overwritten again.
     """
     target = revision
+    value = None
     for _ in range(10):
         env.airflow.set_variable(env.settings.variable, target.reference, _description(target))
         latest = env.history.latest()
-        if latest is None or latest.revision <= target.revision:
-            break
-        target = latest
-    value = env.variable_value()
-    if value != target.reference:
-        raise AirflowError(
-            f"Variable {env.settings.variable} reads back as {value!r}, not revision {target.revision}'s image",
-            "something else writes that Variable; find the other writer",
-        )
-    return value
+        if latest is not None and latest.revision > target.revision:
+            target = latest
+            continue
+        value = env.variable_value()
+        if value == target.reference:
+            return value
+        latest = env.history.latest()
+        if latest is not None and latest.revision > target.revision:
+            if value == latest.reference:
+                return value  # a newer revision's writer got there after us
+            target = latest
+    raise AirflowError(
+        f"Variable {env.settings.variable} reads back as {value!r}, not revision {target.revision}'s image",
+        "something else keeps writing that Variable; find the other writer",
+    )
 
 
 def _claim_release(env: Environment, manifest: Manifest, version: str, bump: str) -> str:

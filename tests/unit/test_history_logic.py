@@ -1,5 +1,8 @@
+import pytest
+
 from imagectl.commands.history import mark_current
 from imagectl.commands.status import rerun_command
+from imagectl.errors import AirflowError
 from imagectl.history import Revision, deployed_tag, history_tag
 
 
@@ -40,3 +43,61 @@ def test_rerun_command_finishes_the_revision():
         rerun_command(revision(5, "DATA-1-2", action="promote", from_environment="dev")) == "imagectl promote DATA-1-2 --from dev --to prd"
     )
     assert rerun_command(revision(5, "DATA-1-1", action="rollback")) == "imagectl rollback --env prd --to DATA-1-1"
+
+
+class RacingEnvironment:
+    """The parts of release.Environment that _write_variable uses, with another writer acting after our write."""
+
+    def __init__(self, revisions: list[Revision], race) -> None:
+        self.revisions, self.race, self.value, self.writes, self.reads = revisions, race, None, [], 0
+        self.settings = type("S", (), {"variable": "dbt_image"})()
+        self.airflow = self
+        self.history = self
+
+    def set_variable(self, name: str, value: str, description: str) -> None:
+        self.value = value
+        self.writes.append(value)
+        self.race(self)
+
+    def latest(self) -> Revision:
+        found = max(self.revisions, key=lambda r: r.revision)
+        self.reads += 1
+        self.race(self)
+        return found
+
+    def variable_value(self) -> str | None:
+        return self.value
+
+
+def test_variable_write_accepts_a_newer_writer_and_overwrites_a_slower_one():
+    from imagectl.release import _write_variable
+
+    three, four, two = revision(3, "C"), revision(4, "D"), revision(2, "B")
+
+    def newer(env):  # revision 4 is recorded and written after we checked the history, before our read-back
+        if env.reads == 1 and four not in env.revisions:
+            env.revisions.append(four)
+            env.value = four.reference
+
+    env = RacingEnvironment([two, three], newer)
+    assert _write_variable(env, three) == four.reference and env.writes == [three.reference]
+
+    def seen(env):  # revision 4 is recorded before we checked the history: we write it ourselves
+        if len(env.writes) == 1 and four not in env.revisions:
+            env.revisions.append(four)
+
+    env = RacingEnvironment([two, three], seen)
+    assert _write_variable(env, three) == four.reference and env.writes == [three.reference, four.reference]
+
+    def slower(env):  # the writer of revision 2 lands its write after ours, once
+        if env.reads == 1:
+            env.value = two.reference
+
+    env = RacingEnvironment([two, three], slower)
+    assert _write_variable(env, three) == three.reference and env.writes == [three.reference, three.reference]
+
+    def stubborn(env):  # something outside imagectl rewrites the Variable every time
+        env.value = "elsewhere"
+
+    with pytest.raises(AirflowError, match="reads back as 'elsewhere'"):
+        _write_variable(RacingEnvironment([three], stubborn), three)
