@@ -364,26 +364,21 @@ def _write_variable(env: Environment, revision: Revision) -> str | None:
     """Write the Variable for ``revision``, then make sure it ends at the newest revision.
 
     Two writers may record revisions N and N+1 and write the Variable in the opposite order; so after each
-    write the writer reads the history again and, if a newer revision exists, writes that one. Whoever writes
-    last has seen the newest revision, so the Variable converges to it. A read-back showing a newer revision's
-    image is that writer's to finish; one showing an older image (a slower writer) is overwritten again.
+    write the writer reads the Variable back, then the history. The Variable is read first so that a newer
+    revision recorded after the history read is its own writer's to write. The write is done when the Variable
+    shows the newest revision's image (ours, or a newer writer's that got there after us); otherwise the writer
+    writes that image (again, when a slower writer's older image landed after ours).
     """
     target = revision
     value = None
     for _ in range(10):
         env.airflow.set_variable(env.settings.variable, target.reference, _description(target))
+        value = env.variable_value()
         latest = env.history.latest()
         if latest is not None and latest.revision > target.revision:
             target = latest
-            continue
-        value = env.variable_value()
         if value == target.reference:
             return value
-        latest = env.history.latest()
-        if latest is not None and latest.revision > target.revision:
-            if value == latest.reference:
-                return value  # a newer revision's writer got there after us
-            target = latest
     raise AirflowError(
         f"Variable {env.settings.variable} reads back as {value!r}, not revision {target.revision}'s image",
         "something else keeps writing that Variable; find the other writer",

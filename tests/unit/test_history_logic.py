@@ -46,10 +46,10 @@ def test_rerun_command_finishes_the_revision():
 
 
 class RacingEnvironment:
-    """The parts of release.Environment that _write_variable uses, with another writer acting after our write."""
+    """The parts of release.Environment that _write_variable uses, with another writer acting after each write."""
 
     def __init__(self, revisions: list[Revision], race) -> None:
-        self.revisions, self.race, self.value, self.writes, self.reads = revisions, race, None, [], 0
+        self.revisions, self.race, self.value, self.writes = revisions, race, None, []
         self.settings = type("S", (), {"variable": "dbt_image"})()
         self.airflow = self
         self.history = self
@@ -60,10 +60,7 @@ class RacingEnvironment:
         self.race(self)
 
     def latest(self) -> Revision:
-        found = max(self.revisions, key=lambda r: r.revision)
-        self.reads += 1
-        self.race(self)
-        return found
+        return max(self.revisions, key=lambda r: r.revision)
 
     def variable_value(self) -> str | None:
         return self.value
@@ -74,15 +71,15 @@ def test_variable_write_accepts_a_newer_writer_and_overwrites_a_slower_one():
 
     three, four, two = revision(3, "C"), revision(4, "D"), revision(2, "B")
 
-    def newer(env):  # revision 4 is recorded and written after we checked the history, before our read-back
-        if env.reads == 1 and four not in env.revisions:
+    def newer(env):  # revision 4 is recorded and written after our write, before our read-back
+        if len(env.writes) == 1 and four not in env.revisions:
             env.revisions.append(four)
             env.value = four.reference
 
     env = RacingEnvironment([two, three], newer)
     assert _write_variable(env, three) == four.reference and env.writes == [three.reference]
 
-    def seen(env):  # revision 4 is recorded before we checked the history: we write it ourselves
+    def seen(env):  # revision 4 is recorded but not yet written when we check: we write it ourselves
         if len(env.writes) == 1 and four not in env.revisions:
             env.revisions.append(four)
 
@@ -90,7 +87,7 @@ def test_variable_write_accepts_a_newer_writer_and_overwrites_a_slower_one():
     assert _write_variable(env, three) == four.reference and env.writes == [three.reference, four.reference]
 
     def slower(env):  # the writer of revision 2 lands its write after ours, once
-        if env.reads == 1:
+        if len(env.writes) == 1:
             env.value = two.reference
 
     env = RacingEnvironment([two, three], slower)
