@@ -190,4 +190,7 @@ def test_failing_model_gives_a_non_zero_exit(dbt_repo):
     assert code == 1, output
     assert "entrypoint: dbt exited with 1" in output
     code, output = run(broken, "--mode", "full", "--fail-fast")
-    assert code == 1
+    # dbt-duckdb 1.11 races when fail-fast cancels a worker whose cursor just closed ("Connection already
+    # closed!"); dbt then exits 2, not 1. Either way the entrypoint must pass dbt's own non-zero code on.
+    assert code in (1, 2) and f"entrypoint: dbt exited with {code}" in output, output
+    assert "running: dbt build --fail-fast" in output and "in model stg_payments (models/staging/stg_payments.sql)" in output, output
