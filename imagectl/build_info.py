@@ -7,14 +7,17 @@ The build number comes from ``--build-number`` or ``bamboo_buildNumber``; there 
 
 from __future__ import annotations
 
+import getpass
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from imagectl.clock import now_text
 from imagectl.config import Config
 from imagectl.errors import GitError, InputError
 from imagectl.labels import BuildInfo
+from imagectl.sanitize import MAX_ACTOR, check_free_text, strip_credentials, visible
 from imagectl.tagging import find_jira_keys, make_build_tag, validate_build_number, validate_jira_key, validate_tag
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ BAMBOO_BUILD_NUMBER = "bamboo_buildNumber"
 BAMBOO_BRANCH = "bamboo_planRepository_branchName"
 BAMBOO_REVISION = "bamboo_planRepository_revision"
 BAMBOO_REPOSITORY_URL = "bamboo_planRepository_repositoryUrl"
+BAMBOO_USER = "bamboo_ManualBuildTriggerReason_userName"
+_COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,16 @@ class ResolvedBuild:
     build_number_source: str
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+def resolve_actor(flag: str | None, environ: Mapping[str, str]) -> str:
+    """--actor, else the Bamboo user who triggered the build, else the OS user."""
+    if flag is not None:
+        return check_free_text(flag, "actor", MAX_ACTOR) or "unknown"
+    if environ.get(BAMBOO_USER):
+        return environ[BAMBOO_USER][:MAX_ACTOR]
+    try:
+        return getpass.getuser()[:MAX_ACTOR]
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def resolve_jira(config: Config, flag: str | None, branch: str | None, branch_source: str, messages: list[str]) -> tuple[str, str]:
@@ -47,7 +60,8 @@ def resolve_jira(config: Config, flag: str | None, branch: str | None, branch_so
     for message in messages:
         keys = find_jira_keys(message, config.jira_projects)
         if keys:
-            return keys[0], f"commit message '{message.strip().splitlines()[0][:60]}'"
+            first = (message.strip().splitlines() or [""])[0]
+            return keys[0], f"commit message '{visible(first)[:60]}'"
     allowed = f" of project {'/'.join(config.jira_projects)}" if config.jira_projects else ""
     raise InputError(
         f"no Jira key{allowed} found in --jira, the branch name ({branch or 'none'}) or the commit messages since {config.main_branch}",
@@ -86,10 +100,13 @@ def resolve_source(config: Config, environ: Mapping[str, str]) -> Source:
             raise
         repo, state = None, None
     bamboo_branch = environ.get(BAMBOO_BRANCH)
+    commit = (environ.get(BAMBOO_REVISION) or (state.commit if state else "")).strip().lower()
+    if not _COMMIT_RE.fullmatch(commit):
+        raise InputError(f"'{visible(commit)[:60]}' is not a commit id", f"check {BAMBOO_REVISION} (a git commit SHA)")
     return Source(
         branch=bamboo_branch or (state.branch if state else None),
         branch_source=BAMBOO_BRANCH if bamboo_branch else "git",
-        commit=environ.get(BAMBOO_REVISION) or (state.commit if state else ""),
+        commit=commit,
         remote_url=state.remote_url if state else None,
         repo=repo,
     )
@@ -121,8 +138,8 @@ def resolve_build(
         build_number=number,
         commit=source.commit,
         branch=branch,
-        source=config.source or environ.get(BAMBOO_REPOSITORY_URL) or source.remote_url,
-        created=_now(),
+        source=strip_credentials(config.source or environ.get(BAMBOO_REPOSITORY_URL) or source.remote_url),
+        created=now_text(),
         project=config.project_name,
     )
     return ResolvedBuild(info=info, jira_source=jira_source, build_number_source=number_source)

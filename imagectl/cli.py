@@ -1,73 +1,159 @@
-"""The click layer: parse options, call one core function, render its result. Nothing else lives here."""
+"""The click layer: parse options, call one core function, render its result. Nothing else lives here.
+
+The core never imports click; this module never imports boto3, docker or git (the SDKs load inside the core, only
+when a command needs them, so ``--help`` and ``--version`` touch nothing outside the process).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 import click
 
-from imagectl import __version__
-from imagectl.errors import EXIT_DRIFT, EXIT_RUN_FAILED, ConfigError, ImagectlError, InputError
+from imagectl import __version__, report
+from imagectl.errors import EXIT_CODES, AbortedError, Exit, ImagectlError, InputError
 from imagectl.options import (
     BUILD_ARG,
     BUILD_NUMBER,
+    BUMP,
+    DAG_ID,
+    ENV,
     GIT_SHA,
     IMAGE,
     JIRA_KEY,
+    JSON_OBJECT,
+    NEW_TAG,
     REVISION_OR_TAG,
+    RUN_ID,
     TAG,
     actor_option,
     config_option,
+    create_option,
     dry_run_option,
     env_option,
+    environment_from,
+    force_option,
     output_option,
     reason_option,
     wait_options,
     yes_option,
 )
+from imagectl.render import Result, to_json
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 class ImagectlGroup(click.Group):
-    """Turns every ImagectlError into one line on stderr and its exit code (the only place that decides them)."""
+    """Turns every error into one line on stderr and its exit code (the only place that decides them)."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        report.start(lambda text: click.echo(f"warning: {text}", err=True))
         try:
             return super().invoke(ctx)
         except ImagectlError as exc:
             if exc.details:
-                click.echo(exc.details.rstrip("\n"), err=True)
-            click.echo(f"error: {exc.one_line()}", err=True)
+                click.echo("\n".join(_redact(line) for line in exc.details.rstrip("\n").splitlines()), err=True)
+            click.echo(f"error: {_redact(exc.one_line())}", err=True)
             ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("error: interrupted — run imagectl status to see what was changed", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - a bug: one line, never a traceback with secrets in it
+            if os.environ.get("IMAGECTL_DEBUG") == "1":
+                traceback.print_exc()
+            message = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
+            click.echo(
+                f"error: imagectl failed unexpectedly ({_redact(message)}) — please report it; IMAGECTL_DEBUG=1 shows details", err=True
+            )
+            ctx.exit(Exit.FAILED)
 
 
-def _config(config_path: str | None) -> Any:
-    from imagectl.config import load_config
+def _redact(text: str) -> str:
+    from imagectl.credentials import Credentials
+    from imagectl.sanitize import visible
 
-    return load_config(Path(config_path) if config_path else None)
-
-
-def _environment(config: Any, flag: str | None) -> str:
-    """flag (or IMAGECTL_ENV, via click) > [project] default_environment; no silent guess beyond that."""
-    name = flag or config.default_environment
-    if not name:
-        raise ConfigError(
-            "no environment given",
-            f"pass --env ({', '.join(sorted(config.environments))}) or set [project] default_environment in {config.path}",
-        )
-    config.environment(name)
-    return name
+    return visible(Credentials.from_environ(os.environ).redact(text))
 
 
-@click.group(cls=ImagectlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class Run:
+    """What every command needs: the config, the credentials resolved once, the chosen environment."""
+
+    def __init__(self, config_path: str | None, environment: str | None = None, *, needs_environment: bool = True) -> None:
+        from imagectl.adapters.http import start_budget
+        from imagectl.config import load_config
+        from imagectl.credentials import Credentials
+        from imagectl.errors import ConfigError
+
+        if config_path is None and "IMAGECTL_CONFIG" in os.environ:
+            config_path = os.environ["IMAGECTL_CONFIG"]
+            if not config_path:
+                raise InputError("IMAGECTL_CONFIG is empty", "unset it or give the path of imagectl.toml")
+        if config_path == "":
+            raise InputError("--config is empty", "give the path of imagectl.toml")
+        self.config = load_config(Path(config_path) if config_path else None)
+        self.environ = dict(os.environ)
+        self.credentials = Credentials.from_environ(self.environ)
+        budget = self.config.timeouts.command
+        if self.environ.get("IMAGECTL_TIMEOUT"):
+            try:
+                budget = float(self.environ["IMAGECTL_TIMEOUT"])
+            except ValueError:
+                raise InputError("IMAGECTL_TIMEOUT is not a number of seconds", "e.g. IMAGECTL_TIMEOUT=300") from None
+        start_budget(budget)
+        chosen = environment_from(environment, self.environ)
+        if chosen is None and needs_environment:
+            chosen = self.config.default_environment
+            if chosen is None:
+                raise ConfigError(
+                    "no environment given",
+                    f"pass --env ({', '.join(sorted(self.config.environments))}) "
+                    f"or set [project] default_environment in {self.config.path}",
+                )
+        if chosen is not None:
+            self.config.environment(chosen)
+        self.environment: str = chosen or ""
+
+
+def emit(result: Result, output: str) -> None:
+    if output == "json":
+        click.echo(to_json(result, report.collected()))
+    else:
+        click.echo(result.text())
+
+
+def confirm_on_terminal(yes: bool) -> Any:
+    """The confirmation a change asks for in an environment with confirm = true (exit 13 when answered no)."""
+
+    def confirm(plan: Any) -> None:
+        if yes:
+            return
+        if not sys.stdin.isatty():
+            raise InputError(f"{plan.environment} requires confirmation and there is no terminal to ask on", "pass --yes")
+        if not click.confirm(plan.question(), default=False, err=True):
+            raise AbortedError(f"not confirmed: nothing was changed in {plan.environment}", "answer y to go ahead, or pass --yes")
+
+    return confirm
+
+
+@click.group(cls=ImagectlGroup, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="imagectl")
 def cli() -> None:
     """Build, tag, push and roll back the dbt images that Airflow runs.
 
     Images are tagged <JIRA-KEY>-<BUILD-NUMBER> (never 'latest'); imagectl.toml at the root of the dbt
     repository names the images, registries and environments.
+
+    \b
+    Examples:
+      imagectl ci --wait                                   # the Bamboo build-plan step
+      imagectl rollback --env prd --reason "orders broke"  # on call: the previous image
+      imagectl status                                      # where every environment stands
     """
 
 
@@ -77,7 +163,7 @@ def cli() -> None:
 @env_option
 @click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages since main).")
 @click.option("--build-number", type=BUILD_NUMBER, help="CI build number (default: $bamboo_buildNumber).")
-@click.option("--tag", type=TAG, help="Use this tag instead of <JIRA-KEY>-<BUILD-NUMBER>.")
+@click.option("--tag", type=NEW_TAG, help="Use this tag instead of <JIRA-KEY>-<BUILD-NUMBER>.")
 @click.option("--build-arg", "build_args", type=BUILD_ARG, multiple=True, help="Docker build argument KEY=VALUE (repeatable).")
 @click.option("--no-push", is_flag=True, help="Build locally and push nothing.")
 @dry_run_option
@@ -99,15 +185,20 @@ def build(
     """Build the base and build images (or just WHICH: base|build), tag and push them.
 
     The base image is reused when its inputs are unchanged; the build image is built FROM the base by digest.
-    """
-    from imagectl.commands.build import build as run_build
-    from imagectl.progress import Progress
-    from imagectl.render import render
 
-    config = _config(config_path)
-    result = run_build(
-        config,
-        _environment(config, environment),
+    \b
+    Examples:
+      imagectl build --build-number 57              # tag from the branch: DATA-1234-57
+      imagectl build --dry-run                      # what would be built, reused or pushed, and why
+      imagectl build build --no-push --jira DATA-1 --build-number 1
+    """
+    from imagectl.commands.build import build as run
+    from imagectl.progress import Progress
+
+    r = Run(config_path, environment)
+    result = run(
+        r.config,
+        r.environment,
         which,
         jira=jira,
         build_number=build_number,
@@ -115,31 +206,44 @@ def build(
         extra_build_args=dict(build_args),
         push=not no_push,
         dry_run=dry_run,
-        environ=os.environ,
+        environ=r.environ,
+        credentials=r.credentials,
         progress=Progress(quiet=quiet),
     )
-    render(result, output)
+    emit(result, output)
 
 
-@cli.group()
+@cli.group(context_settings=CONTEXT)
 def tags() -> None:
-    """Read the tag registry: what each tag is (ticket, build, commit, base digest)."""
+    """Read the tag registry: what each tag is (ticket, build, commit, base).
+
+    \b
+    Examples:
+      imagectl tags list --jira DATA-1234
+      imagectl tags show DATA-1234-57
+    """
 
 
 @tags.command("list")
 @config_option
 @env_option
 @click.option("--image", type=IMAGE, help="Only base or only build images (default: both).")
-@click.option("--jira", type=JIRA_KEY, help="Only tags of this Jira key.")
+@click.option("--jira", type=JIRA_KEY, help="Only builds of this Jira key (with --image base: the bases they used).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many rows.")
 @output_option
 def tags_list(config_path: str | None, environment: str | None, image: str | None, jira: str | None, limit: int, output: str) -> None:
-    """List build tags, newest first."""
-    from imagectl.commands.tags import tags_list as run
-    from imagectl.render import render
+    """List build tags, newest first.
 
-    config = _config(config_path)
-    render(run(config, _environment(config, environment), image, jira, limit), output)
+    \b
+    Examples:
+      imagectl tags list                                # the newest 20 of both images
+      imagectl tags list --jira DATA-1234 --image base  # which bases DATA-1234's builds used
+      imagectl tags list --limit 200 -o json
+    """
+    from imagectl.commands.tags import tags_list as run
+
+    r = Run(config_path, environment)
+    emit(run(r.config, r.credentials, r.environment, image, jira, limit), output)
 
 
 @tags.command("show")
@@ -149,17 +253,28 @@ def tags_list(config_path: str | None, environment: str | None, image: str | Non
 @click.option("--image", type=IMAGE, help="Only the base or only the build image (default: both).")
 @output_option
 def tags_show(tag: str, config_path: str | None, environment: str | None, image: str | None, output: str) -> None:
-    """Everything known about TAG: labels, base digest, other tags on the same digest."""
+    """Everything known about TAG: labels, commit, the base it used, other tags on the same digest.
+
+    \b
+    Examples:
+      imagectl tags show DATA-1234-57
+      imagectl tags show DATA-1234-57 --image base   # the base this build used
+      imagectl tags show v1.4.0 --env prd -o json
+    """
     from imagectl.commands.tags import tags_show as run
-    from imagectl.render import render
 
-    config = _config(config_path)
-    render(run(config, _environment(config, environment), tag, image), output)
+    r = Run(config_path, environment)
+    emit(run(r.config, r.credentials, r.environment, tag, image), output)
 
 
-@cli.group()
+@cli.group(context_settings=CONTEXT)
 def registry() -> None:
-    """Manage the registries imagectl pushes to."""
+    """Manage the registries imagectl pushes to.
+
+    \b
+    Examples:
+      imagectl registry init --env prd --dry-run
+    """
 
 
 @registry.command("init")
@@ -168,30 +283,26 @@ def registry() -> None:
 @dry_run_option
 @output_option
 def registry_init(config_path: str | None, environment: str | None, dry_run: bool, output: str) -> None:
-    """Create the environment's repositories: tag immutability, scan on push, lifecycle policy (ECR)."""
+    """Create or fix the environment's repositories: tag immutability, scan on push, retention policy (where the registry has them).
+
+    \b
+    Examples:
+      imagectl registry init --env dev
+      imagectl registry init --env prd --dry-run   # what it would change
+    """
     from imagectl.commands.registry import registry_init as run
-    from imagectl.render import render
 
-    config = _config(config_path)
-    render(run(config, _environment(config, environment), dry_run), output)
+    r = Run(config_path, environment)
+    emit(run(r.config, r.credentials, r.environment, dry_run), output)
 
 
-def _release(plan: Any, dry_run: bool, yes: bool, output: str) -> None:
-    """Print the plan (--dry-run), or ask when the environment wants it, then apply and print the result."""
-    from imagectl.release import apply
-    from imagectl.render import render
+def _change(prepared: Any, dry_run: bool, yes: bool, output: str) -> None:
+    from imagectl.rollout import execute
 
     if dry_run:
-        render(plan, output)
+        emit(prepared.plan, output)
         return
-    if plan.state != "noop" and plan.confirm_required and not yes:
-        if not sys.stdin.isatty():
-            raise InputError(f"{plan.environment} requires confirmation and there is no terminal to ask on", "pass --yes")
-        before = plan.current.tag if plan.current else "nothing"
-        click.confirm(
-            f"{plan.action} {plan.environment}: {before} → {plan.tag}{f' ({plan.release})' if plan.release else ''}?", abort=True, err=True
-        )
-    render(apply(plan), output)
+    emit(execute(prepared, confirm_on_terminal(yes)), output)
 
 
 @cli.command()
@@ -200,33 +311,50 @@ def _release(plan: Any, dry_run: bool, yes: bool, output: str) -> None:
 @env_option
 @reason_option
 @actor_option
+@force_option
+@create_option
 @yes_option
 @dry_run_option
 @output_option
 def deploy(
-    tag: str, config_path: str | None, environment: str | None, reason: str | None, actor: str | None, yes: bool, dry_run: bool, output: str
+    tag: str,
+    config_path: str | None,
+    environment: str | None,
+    reason: str | None,
+    actor: str | None,
+    force: bool,
+    create: bool,
+    yes: bool,
+    dry_run: bool,
+    output: str,
 ) -> None:
-    """Point the environment's Airflow Variable at TAG (digest-pinned), recording a revision."""
-    from imagectl.release import plan_deploy, resolve_actor
+    """Point the environment's image Variable at TAG (digest-pinned), recording a revision.
 
-    config = _config(config_path)
-    _release(plan_deploy(config, _environment(config, environment), tag, resolve_actor(actor, os.environ), reason), dry_run, yes, output)
+    \b
+    Examples:
+      imagectl deploy DATA-1234-57 --env dev
+      imagectl deploy DATA-1234-57 --env dev --dry-run
+      imagectl deploy v1.4.0 --env prd --reason "re-deploy after the outage" --yes
+    """
+    from imagectl.build_info import resolve_actor
+    from imagectl.commands.deploy import plan_deploy
+
+    if force and not reason:
+        raise InputError("--force needs --reason", "say why the usual rules are overridden; it is recorded")
+    r = Run(config_path, environment)
+    prepared = plan_deploy(r.config, r.credentials, r.environment, tag, resolve_actor(actor, r.environ), reason, force=force, create=create)
+    _change(prepared, dry_run, yes, output)
 
 
 @cli.command()
 @click.argument("tag", type=TAG, required=False)
 @click.option("--jira", type=JIRA_KEY, help="Instead of TAG: the newest build of this ticket the source environment ran.")
 @click.option("--git-sha", type=GIT_SHA, help="Instead of TAG: the image built from this commit that the source environment ran.")
-@click.option("--from", "from_env", required=True, metavar="ENV", help="Source environment (e.g. dev).")
-@click.option("--to", "to_env", required=True, metavar="ENV", help="Target environment (e.g. prd).")
-@click.option(
-    "--bump",
-    type=click.Choice(["major", "minor", "patch"]),
-    default="patch",
-    show_default=True,
-    help="Release version bump in a release environment.",
-)
-@click.option("--force", is_flag=True, help="Promote an image the source environment never ran (needs --reason).")
+@click.option("--from", "from_env", required=True, type=ENV, help="Source environment (e.g. dev).")
+@click.option("--to", "to_env", required=True, type=ENV, help="Target environment (e.g. prd).")
+@click.option("--bump", type=BUMP, default="patch", show_default=True, help="Release version bump in a release environment.")
+@force_option
+@create_option
 @config_option
 @reason_option
 @actor_option
@@ -241,6 +369,7 @@ def promote(
     to_env: str,
     bump: str,
     force: bool,
+    create: bool,
     config_path: str | None,
     reason: str | None,
     actor: str | None,
@@ -248,14 +377,23 @@ def promote(
     dry_run: bool,
     output: str,
 ) -> None:
-    """Promote an image the source environment ran to the target environment (copying it across registries)."""
-    from imagectl.release import plan_promote, resolve_actor
+    """Promote an image the source environment ran to the target environment (copied across registries).
 
-    config = _config(config_path)
-    config.environment(from_env)
-    config.environment(to_env)
-    plan = plan_promote(
-        config,
+    \b
+    Examples:
+      imagectl promote DATA-1234-57 --from dev --to prd --reason "weekly release"
+      imagectl promote --jira DATA-1234 --from dev --to prd --bump minor --yes
+      imagectl promote --git-sha 3f2a9c1 --from dev --to prd --dry-run
+    """
+    from imagectl.build_info import resolve_actor
+    from imagectl.commands.promote import plan_promote
+
+    r = Run(config_path, None, needs_environment=False)
+    r.config.environment(from_env)
+    r.config.environment(to_env)
+    prepared = plan_promote(
+        r.config,
+        r.credentials,
         tag=tag,
         jira=jira,
         git_sha=git_sha,
@@ -263,94 +401,167 @@ def promote(
         to_env=to_env,
         bump=bump,
         force=force,
-        actor=resolve_actor(actor, os.environ),
+        actor=resolve_actor(actor, r.environ),
         reason=reason,
+        create=create,
     )
-    _release(plan, dry_run, yes, output)
+    _change(prepared, dry_run, yes, output)
 
 
 @cli.command()
 @click.option("--to", "to", type=REVISION_OR_TAG, help="A revision number or a tag (default: the previous image).")
+@click.option("--freeze", is_flag=True, help="Also freeze the environment, so ci does not deploy over the rollback.")
 @config_option
 @env_option
 @reason_option
 @actor_option
+@create_option
 @yes_option
 @dry_run_option
 @output_option
 def rollback(
     to: str | None,
+    freeze: bool,
     config_path: str | None,
     environment: str | None,
     reason: str | None,
     actor: str | None,
+    create: bool,
     yes: bool,
     dry_run: bool,
     output: str,
 ) -> None:
-    """Point the environment back at an earlier image; recorded as a new revision, nothing is deleted."""
-    from imagectl.release import plan_rollback, resolve_actor
+    """Point the environment back at an earlier image; a new revision, nothing is deleted (allowed while frozen).
 
-    config = _config(config_path)
-    _release(plan_rollback(config, _environment(config, environment), to, resolve_actor(actor, os.environ), reason), dry_run, yes, output)
+    \b
+    Examples:
+      imagectl rollback --env prd --reason "orders model broke revenue" --freeze
+      imagectl rollback --env prd --to 41            # a revision; --to DATA-1200-33: a tag
+      imagectl rollback --env prd --dry-run          # the plan and what it would undo
+    """
+    from imagectl.build_info import resolve_actor
+    from imagectl.commands.rollback import plan_rollback
+
+    if freeze and not reason:
+        raise InputError("--freeze needs --reason", "say why the environment is frozen; it is shown to whoever tries to deploy")
+    r = Run(config_path, environment)
+    prepared = plan_rollback(
+        r.config, r.credentials, r.environment, to, resolve_actor(actor, r.environ), reason, freeze=freeze, create=create, with_diff=dry_run
+    )
+    _change(prepared, dry_run, yes, output)
 
 
 @cli.command()
 @config_option
 @env_option
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many revisions.")
+@reason_option
+@actor_option
+@dry_run_option
 @output_option
-def history(config_path: str | None, environment: str | None, limit: int, output: str) -> None:
-    """The environment's revisions, newest first; the one its Variable holds is marked."""
-    from imagectl.commands.history import history as run
-    from imagectl.render import render
+def freeze(config_path: str | None, environment: str | None, reason: str | None, actor: str | None, dry_run: bool, output: str) -> None:
+    """Freeze the environment: deploy, promote and ci refuse until unfreeze (rollback still works).
 
-    config = _config(config_path)
-    render(run(config, _environment(config, environment), limit), output)
+    \b
+    Examples:
+      imagectl freeze --env prd --reason "revenue incident INC-42; on call investigating"
+      imagectl history --env prd                     # shows who froze it, when and why
+    """
+    from imagectl.build_info import resolve_actor
+    from imagectl.commands.freeze import plan_freeze
+
+    r = Run(config_path, environment)
+    _change(plan_freeze(r.config, r.credentials, r.environment, "freeze", resolve_actor(actor, r.environ), reason), dry_run, True, output)
 
 
 @cli.command()
 @config_option
-@click.option("--env", "environment", metavar="ENV", envvar="IMAGECTL_ENV", help="One environment (default: all).")
+@env_option
+@reason_option
+@actor_option
+@dry_run_option
+@output_option
+def unfreeze(config_path: str | None, environment: str | None, reason: str | None, actor: str | None, dry_run: bool, output: str) -> None:
+    """Unfreeze the environment: deploy, promote and ci work again.
+
+    \b
+    Examples:
+      imagectl unfreeze --env prd --reason "INC-42 resolved"
+    """
+    from imagectl.build_info import resolve_actor
+    from imagectl.commands.freeze import plan_freeze
+
+    r = Run(config_path, environment)
+    _change(plan_freeze(r.config, r.credentials, r.environment, "unfreeze", resolve_actor(actor, r.environ), reason), dry_run, True, output)
+
+
+@cli.command()
+@config_option
+@env_option
+@click.option("--limit", type=click.IntRange(min=1, max=100_000), default=20, show_default=True, help="At most this many revisions.")
+@output_option
+def history(config_path: str | None, environment: str | None, limit: int, output: str) -> None:
+    """The environment's revisions, newest first; the one its Variable holds is marked *.
+
+    \b
+    Examples:
+      imagectl history --env prd
+      imagectl history --env dev --limit 200 -o json
+    """
+    from imagectl.commands.history import history as run
+
+    r = Run(config_path, environment)
+    emit(run(r.config, r.credentials, r.environment, limit), output)
+
+
+@cli.command()
+@config_option
+@click.option("--env", "environment", type=ENV, help="One environment (default: all).")
 @output_option
 @click.pass_context
 def status(ctx: click.Context, config_path: str | None, environment: str | None, output: str) -> None:
-    """Where every environment stands: the Variable, the latest revision, whether they agree (exit 10 if not)."""
+    """Where every environment stands: Variable, latest revision, last dbt run's image; exit 10 if they disagree.
+
+    \b
+    Examples:
+      imagectl status
+      imagectl status --env prd -o json
+    """
     from imagectl.commands.status import status as run
-    from imagectl.render import render
 
-    config = _config(config_path)
-    if environment:
-        config.environment(environment)
-    result = run(config, environment)
-    render(result, output)
+    r = Run(config_path, environment, needs_environment=False)
+    result = run(r.config, r.credentials, r.environment or None)
+    emit(result, output)
     if not result.ok:
-        ctx.exit(EXIT_DRIFT)
-
-
-class JsonObjectType(click.ParamType):
-    name = "JSON"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, Any]:
-        import json
-
-        if isinstance(value, dict):
-            return value
-        try:
-            parsed = json.loads(value)
-        except ValueError as exc:
-            self.fail(f"not valid JSON: {exc}", param, ctx)
-        if not isinstance(parsed, dict):
-            self.fail('must be a JSON object, e.g. \'{"mode": "full"}\'', param, ctx)
-        return parsed
+        ctx.exit(Exit.DRIFT)
 
 
 @cli.command()
-@click.argument("dag_id")
+@click.argument("a", required=False, type=REVISION_OR_TAG)
+@click.argument("b", required=False, type=REVISION_OR_TAG)
 @config_option
 @env_option
-@click.option("--conf", type=JsonObjectType(), default="{}", help="The run's conf, a JSON object.")
-@click.option("--run-id", help="Run id (default: Airflow's). A run with this id that exists already is not started again.")
+@output_option
+def diff(a: str | None, b: str | None, config_path: str | None, environment: str | None, output: str) -> None:
+    """What changes between two images (revisions or tags): commits, Jira keys, dbt files. Default: current vs the rollback target.
+
+    \b
+    Examples:
+      imagectl diff --env prd                   # what a rollback would undo
+      imagectl diff 41 43 --env prd             # two revisions
+      imagectl diff DATA-1-7 DATA-1-9 --env dev
+    """
+    from imagectl.commands.diff import diff as run
+
+    r = Run(config_path, environment)
+    emit(run(r.config, r.credentials, r.environment, a, b), output)
+
+
+@cli.command()
+@click.argument("dag_id", type=DAG_ID)
+@config_option
+@env_option
+@click.option("--conf", type=JSON_OBJECT, default="{}", help="The run's conf, a JSON object.")
+@click.option("--run-id", type=RUN_ID, help="Run id (default: Airflow's). A run with this id that exists already is not started again.")
 @wait_options
 @output_option
 @click.pass_context
@@ -365,24 +576,36 @@ def trigger(
     timeout: int,
     output: str,
 ) -> None:
-    """Trigger DAG_ID in the environment's Airflow and print the run's URL."""
-    from imagectl.commands.trigger import trigger as run
-    from imagectl.render import render
+    """Trigger DAG_ID in the environment's Airflow and print the run's URL.
 
-    config = _config(config_path)
+    With --wait on the dbt DAG, also checks the image the run's task actually rendered (exit 12 if it is not
+    the deployed one).
+
+    \b
+    Examples:
+      imagectl trigger dbt_build --conf '{"mode": "full"}' --wait
+      imagectl trigger dbt_build --conf '{"select": "orders+"}' --env prd
+      imagectl trigger lightdash_sync --run-id refresh-after-fix
+    """
+    from imagectl.commands.trigger import raise_if_other_image
+    from imagectl.commands.trigger import trigger as run
+
+    r = Run(config_path, environment)
     result = run(
-        config,
-        _environment(config, environment),
+        r.config,
+        r.credentials,
+        r.environment,
         dag_id,
         conf,
         run_id,
         wait,
         timeout=timeout,
-        on_state=lambda state: click.echo(f"{dag_id}: {state}", err=True),
+        on_state=lambda s: click.echo(f"{dag_id}: {s}", err=True),
     )
-    render(result, output)
+    emit(result, output)
+    raise_if_other_image(result.verification, r.environment, dag_id)
     if not result.ok:
-        ctx.exit(EXIT_RUN_FAILED)
+        ctx.exit(Exit.RUN_FAILED)
 
 
 @cli.command()
@@ -407,26 +630,77 @@ def ci(
     output: str,
     quiet: bool,
 ) -> None:
-    """The Bamboo build-plan step: build, push, deploy (or promote), trigger Lightdash and a slim dbt build."""
-    from imagectl.commands.ci import run_ci
-    from imagectl.progress import Progress
-    from imagectl.render import render
+    """The Bamboo build-plan step: build, push, deploy (or promote), trigger Lightdash and a slim dbt build.
 
-    config = _config(config_path)
-    result = run_ci(
-        config,
-        jira=jira,
-        build_number=build_number,
-        environ=os.environ,
-        wait=wait,
-        yes=yes,
-        dry_run=dry_run,
-        progress=Progress(quiet=quiet),
-        timeout=timeout,
-    )
-    render(result, output)
-    if not dry_run and not result.ok:
-        ctx.exit(EXIT_RUN_FAILED)
+    \b
+    Examples:
+      imagectl ci --wait                 # in Bamboo: bamboo_* variables say branch, build and result
+      imagectl ci --dry-run              # every decision, nothing done
+      imagectl ci --wait --yes           # on main, whose environment (prd) asks for confirmation
+    """
+    from imagectl.commands.ci import apply_ci, plan_ci
+    from imagectl.commands.trigger import raise_if_other_image
+    from imagectl.progress import Progress
+
+    r = Run(config_path, None, needs_environment=False)
+    plan = plan_ci(r.config, r.credentials, jira=jira, build_number=build_number, environ=r.environ, wait=wait)
+    if dry_run:
+        emit(plan, output)
+        return
+    result = apply_ci(r.config, r.credentials, plan, environ=r.environ, yes=yes, progress=Progress(quiet=quiet), timeout=timeout)
+    emit(result, output)
+    for triggered in result.triggers:
+        raise_if_other_image(triggered.verification, triggered.environment, triggered.dag_id)
+    if not result.ok:
+        ctx.exit(Exit.RUN_FAILED)
+
+
+@cli.command()
+@config_option
+@env_option
+@click.option("--yes", "-y", is_flag=True, help="Delete (without it, gc only shows what it would delete).")
+@output_option
+def gc(config_path: str | None, environment: str | None, yes: bool, output: str) -> None:
+    """Delete what the retention rules expire (the same rules as the ECR lifecycle policy), keeping everything in use.
+
+    \b
+    Examples:
+      imagectl gc --env dev             # what would be deleted, and by which rule
+      imagectl gc --env dev --yes
+    """
+    from imagectl.commands.gc import gc as run
+
+    r = Run(config_path, environment)
+    emit(run(r.config, r.credentials, r.environment, yes), output)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script (environments from imagectl.toml, tags and revisions from the registry).
+
+    \b
+    Examples:
+      eval "$(imagectl completion bash)"          # in ~/.bashrc
+      imagectl completion fish > ~/.config/fish/completions/imagectl.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    cls = get_completion_class(shell)
+    assert cls is not None
+    click.echo(cls(cli, {}, "imagectl", "_IMAGECTL_COMPLETE").source())
+
+
+@cli.command("exit-codes")
+def exit_codes() -> None:
+    """List imagectl's exit codes and what each means.
+
+    \b
+    Examples:
+      imagectl exit-codes
+    """
+    for code, meaning in EXIT_CODES.items():
+        click.echo(f"{int(code):>3}  {meaning}")
 
 
 def main() -> None:

@@ -2,18 +2,24 @@
 
 The file is found from the working directory upward (or given with ``--config`` / ``IMAGECTL_CONFIG``).
 Paths in it are relative to the file. Every problem is reported as one ConfigError naming the key and the file.
-Secrets never live here: registry passwords come from the environment, AWS from its credential chain.
+Secrets never live here: registry and Airflow logins and webhook URLs come from the environment, AWS from its
+credential chain. An on-call laptop needs only this file: the build paths ([images.*] context, dockerfile)
+are checked by the commands that build, not when the file is loaded.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagectl.airflow.stores import STORES
 from imagectl.errors import ConfigError
-from imagectl.tagging import DOCKER_TAG_RE
+from imagectl.registries.kinds import KINDS
+from imagectl.retention import RetentionConfig
+from imagectl.tagging import ENVIRONMENT_RE, VARIABLE_KEY_RE, validate_dag_id
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -22,24 +28,35 @@ else:  # pragma: no cover - exercised only on 3.10
 
 CONFIG_NAME = "imagectl.toml"
 IMAGE_NAMES = ("base", "build")
-REGISTRY_KINDS = ("ecr", "oci")
+SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+WEBHOOK_FORMATS = ("slack", "json")
+_HOST_RE = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(?::[0-9]{1,5})?"
+)
+_REPOSITORY_RE = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*")
+_NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 
 @dataclass(frozen=True)
 class ImageConfig:
     name: str  # "base" or "build"
+    repository: str
     context: Path
     dockerfile: Path
-    repository: str
     build_args: dict[str, str] = field(default_factory=dict)
     network_mode: str | None = None
+    config_path: Path | None = None
 
-
-@dataclass(frozen=True)
-class LifecycleConfig:
-    keep_builds: int = 200
-    keep_deployed: bool = True
-    untagged_days: int = 7
+    def check_build_paths(self) -> None:
+        """The context and Dockerfile exist (only commands that build need them)."""
+        where = f"{self.config_path}: " if self.config_path else ""
+        if not self.context.is_dir():
+            raise ConfigError(
+                f"{where}'images.{self.name}.context' points to {self.context}, which is not a directory",
+                "run imagectl build from the dbt repository, or fix the path",
+            )
+        if not self.dockerfile.is_file():
+            raise ConfigError(f"{where}'images.{self.name}.dockerfile' points to {self.dockerfile}, which does not exist", "fix the path")
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,7 @@ class RegistryConfig:
     host: str
     region: str | None = None
     insecure: bool = False
-    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 @dataclass(frozen=True)
@@ -61,6 +78,13 @@ class EnvironmentConfig:
     release: bool = False
     confirm: bool = False
     airflow_api: str = "auto"  # "v2" (Airflow 3), "v1" (Airflow 2) or "auto" (probe)
+    variable_store: str = "airflow"
+    variables_prefix: str | None = None
+    variables_sep: str = "/"
+    store_region: str | None = None
+    max_severity: str | None = None  # scan gate for promotions into this environment
+    scan_wait: int = 300  # seconds the scan gate waits for a scan still running
+    notify: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -70,8 +94,22 @@ class CiConfig:
     branches: dict[str, str] = field(default_factory=dict)  # branch name or glob → environment; others: build only
     build_environment: str | None = None  # where main-branch builds look for an image of the same commit to promote
     dbt_dag: str = "dbt_build"
+    dbt_task: str = "dbt_build"  # the task whose rendered image `--wait` and `status` check
     lightdash_dag: str | None = "lightdash_sync"
-    slim_conf: dict[str, str] = field(default_factory=lambda: {"mode": "slim"})
+    slim_conf: dict[str, Any] = field(default_factory=lambda: {"mode": "slim"})
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    name: str
+    format: str  # "slack" (incoming-webhook JSON) or "json" (imagectl's own event document)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0  # seconds to open a connection
+    read: float = 30.0  # seconds to wait for an answer to one request
+    command: float = 600.0  # the whole command's budget for network calls (not builds or --wait)
 
 
 @dataclass(frozen=True)
@@ -87,19 +125,27 @@ class Config:
     registries: dict[str, RegistryConfig]
     environments: dict[str, EnvironmentConfig]
     ci: CiConfig = field(default_factory=CiConfig)
+    webhooks: dict[str, WebhookConfig] = field(default_factory=dict)
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
     def environment(self, name: str) -> EnvironmentConfig:
         try:
             return self.environments[name]
         except KeyError:
             known = ", ".join(sorted(self.environments)) or "none"
+            from imagectl.sanitize import visible
+
             raise ConfigError(
-                f"environment '{name}' is not defined in {self.path}",
-                f"defined environments: {known}",
+                f"environment '{visible(name)[:40]}' is not defined in {self.path}", f"defined environments: {known}"
             ) from None
 
     def registry_for(self, environment: str) -> RegistryConfig:
         return self.registries[self.environment(environment).registry]
+
+    @property
+    def dbt_project_path(self) -> str:
+        """Where the dbt project lives in the repository (the build image's DBT_PROJECT_PATH)."""
+        return self.images["build"].build_args.get("DBT_PROJECT_PATH", ".")
 
 
 def find_config(start: Path) -> Path:
@@ -116,222 +162,356 @@ def find_config(start: Path) -> Path:
 
 def load_config(path: Path | None = None, cwd: Path | None = None) -> Config:
     path = path if path is not None else find_config((cwd or Path.cwd()).resolve())
-    path = path.resolve()
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", "check --config / IMAGECTL_CONFIG")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}", "fix the syntax at that line") from None
+        path = path.resolve()
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory", "pass the path of imagectl.toml itself") from None
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", "check --config / IMAGECTL_CONFIG") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from None
-    return _Parser(path, data).parse()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start})", "save imagectl.toml as UTF-8") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}", "fix the syntax at that line") from None
+    return parse_config(path, data)
 
 
-class _Parser:
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path = path
-        self.root = path.parent
-        self.data = data
+class _Table:
+    """A TOML table with typed getters that name the dotted key and the file in every error."""
+
+    def __init__(self, path: Path, data: Any, dotted: str) -> None:
+        self.path, self.dotted = path, dotted
+        if not isinstance(data, dict):
+            raise self.fail(dotted, "must be a table")
+        self.data: dict[str, Any] = data
 
     def fail(self, key: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path}: '{key}' {problem}", "see the configuration reference in README.md")
 
-    def table(self, data: dict[str, Any], key: str, dotted: str, required: bool = False) -> dict[str, Any]:
-        value = data.get(key)
-        if value is None:
-            if required:
-                raise self.fail(dotted, "is missing")
-            return {}
-        if not isinstance(value, dict):
-            raise self.fail(dotted, "must be a table")
-        return value
+    def key(self, name: str) -> str:
+        return f"{self.dotted}.{name}" if self.dotted else name
 
-    def check_keys(self, data: dict[str, Any], dotted: str, allowed: set[str]) -> None:
-        unknown = sorted(set(data) - allowed)
+    def only(self, allowed: set[str] | tuple[str, ...]) -> None:
+        unknown = sorted(set(self.data) - set(allowed))
         if unknown:
-            raise self.fail(f"{dotted}.{unknown[0]}" if dotted else unknown[0], f"is not a known key (known: {', '.join(sorted(allowed))})")
+            raise self.fail(self.key(unknown[0]), f"is not a known key (known: {', '.join(sorted(allowed))})")
 
-    def string(self, data: dict[str, Any], key: str, dotted: str, default: str | None = None, required: bool = False) -> str | None:
-        value = data.get(key, default)
+    def table(self, name: str, required: bool = False) -> _Table:
+        value = self.data.get(name)
         if value is None:
             if required:
-                raise self.fail(dotted, "is missing")
+                raise self.fail(self.key(name), "is missing")
+            value = {}
+        return _Table(self.path, value, self.key(name))
+
+    def string(self, name: str, default: str | None = None, required: bool = False) -> str | None:
+        value = self.data.get(name, default)
+        if value is None:
+            if required:
+                raise self.fail(self.key(name), "is missing")
             return None
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(dotted, "must be a non-empty string")
+            raise self.fail(self.key(name), "must be a non-empty string")
+        if any(ord(c) < 32 for c in value):
+            raise self.fail(self.key(name), "must not contain control characters")
         return value
 
-    def boolean(self, data: dict[str, Any], key: str, dotted: str, default: bool) -> bool:
-        value = data.get(key, default)
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.data.get(name, default)
         if not isinstance(value, bool):
-            raise self.fail(dotted, "must be true or false")
+            raise self.fail(self.key(name), "must be true or false")
         return value
 
-    def choice(self, data: dict[str, Any], key: str, dotted: str, choices: tuple[str, ...], default: str) -> str:
-        value = data.get(key, default)
-        if value not in choices:
-            raise self.fail(dotted, f"must be one of {', '.join(choices)} (got {value!r})")
+    def choice(self, name: str, choices: tuple[str, ...] | list[str], default: str | None) -> str | None:
+        value = self.data.get(name, default)
+        if value is None:
+            return None
+        if not isinstance(value, str) or value not in choices:
+            raise self.fail(self.key(name), f"must be one of {', '.join(choices)} (got {value!r})")
         return value
 
-    def integer(self, data: dict[str, Any], key: str, dotted: str, default: int, minimum: int) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self.fail(dotted, f"must be a whole number ≥ {minimum}")
+    def integer(self, name: str, default: int, minimum: int, maximum: int = 10**9) -> int:
+        value = self.data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self.fail(self.key(name), f"must be a whole number from {minimum} to {maximum}")
         return value
 
-    def parse(self) -> Config:
-        self.check_keys(self.data, "", {"project", "jira", "git", "images", "registries", "environments", "ci"})
-        project = self.table(self.data, "project", "project")
-        self.check_keys(project, "project", {"name", "source", "default_environment"})
-        jira = self.table(self.data, "jira", "jira")
-        self.check_keys(jira, "jira", {"projects"})
-        projects = jira.get("projects", [])
-        if not isinstance(projects, list) or not all(isinstance(p, str) and p.isupper() for p in projects):
-            raise self.fail("jira.projects", 'must be a list of upper-case project keys, e.g. ["DATA"]')
-        git = self.table(self.data, "git", "git")
-        self.check_keys(git, "git", {"main_branch"})
+    def number(self, name: str, default: float, minimum: float, maximum: float) -> float:
+        value = self.data.get(name, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not minimum <= value <= maximum:
+            raise self.fail(self.key(name), f"must be a number from {minimum:g} to {maximum:g}")
+        return float(value)
 
-        registries = self.parse_registries()
-        environments = self.parse_environments(registries)
-        default_env = self.string(project, "default_environment", "project.default_environment")
-        if default_env is not None and default_env not in environments:
-            raise self.fail("project.default_environment", f"names '{default_env}', which is not under [environments]")
-        return Config(
-            path=self.path,
-            root=self.root,
-            project_name=self.string(project, "name", "project.name", default=self.root.name) or self.root.name,
-            source=self.string(project, "source", "project.source"),
-            default_environment=default_env,
-            jira_projects=tuple(projects),
-            main_branch=self.string(git, "main_branch", "git.main_branch", default="main") or "main",
-            images=self.parse_images(),
-            registries=registries,
-            environments=environments,
-            ci=self.parse_ci(environments),
+    def strings(self, name: str, check: re.Pattern[str] | None = None, what: str = "strings") -> tuple[str, ...]:
+        value = self.data.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and (check is None or check.fullmatch(v)) for v in value):
+            raise self.fail(self.key(name), f"must be a list of {what}")
+        return tuple(value)
+
+    def string_map(self, name: str, what: str = "string values") -> dict[str, str]:
+        table = self.table(name)
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in table.data.items()):
+            raise self.fail(self.key(name), f"must be a table of {what}")
+        return dict(table.data)
+
+
+def parse_config(path: Path, data: dict[str, Any]) -> Config:
+    top = _Table(path, data, "")
+    top.only({"project", "jira", "git", "images", "registries", "environments", "ci", "webhooks", "timeouts"})
+    project = top.table("project")
+    project.only({"name", "source", "default_environment"})
+    jira = top.table("jira")
+    jira.only({"projects"})
+    git = top.table("git")
+    git.only({"main_branch"})
+    webhooks = _webhooks(top.table("webhooks"))
+    registries = _registries(top.table("registries", required=True))
+    environments = _environments(top.table("environments", required=True), registries, webhooks)
+    default_env = project.string("default_environment")
+    if default_env is not None and default_env not in environments:
+        raise project.fail("project.default_environment", f"names '{default_env}', which is not under [environments]")
+    if default_env is None and len(environments) == 1:
+        default_env = next(iter(environments))  # one environment: --env is not needed
+    source = project.string("source")
+    if source is not None:
+        from imagectl.sanitize import strip_credentials
+
+        source = strip_credentials(source)
+    root = path.parent
+    return Config(
+        path=path,
+        root=root,
+        project_name=project.string("name", default=root.name) or root.name,
+        source=source,
+        default_environment=default_env,
+        jira_projects=jira.strings("projects", re.compile(r"[A-Z][A-Z0-9_]+"), 'upper-case project keys, e.g. ["DATA"]'),
+        main_branch=git.string("main_branch", default="main") or "main",
+        images=_images(top.table("images", required=True), root),
+        registries=registries,
+        environments=environments,
+        ci=_ci(top.table("ci"), environments),
+        webhooks=webhooks,
+        timeouts=_timeouts(top.table("timeouts")),
+    )
+
+
+def _images(images: _Table, root: Path) -> dict[str, ImageConfig]:
+    images.only(set(IMAGE_NAMES))
+    result = {}
+    for name in IMAGE_NAMES:
+        image = images.table(name, required=True)
+        image.only({"context", "dockerfile", "repository", "build_args", "network"})
+        repository = image.string("repository", required=True) or ""
+        if not _REPOSITORY_RE.fullmatch(repository) or len(repository) > 200:
+            raise image.fail(image.key("repository"), "must be a lower-case repository name such as 'dbt-base'")
+        context = root / (image.string("context", default=".") or ".")
+        dockerfile_value = image.string("dockerfile")
+        dockerfile = root / dockerfile_value if dockerfile_value else context / "Dockerfile"
+        result[name] = ImageConfig(
+            name=name,
+            repository=repository,
+            context=context.resolve(),
+            dockerfile=dockerfile.resolve(),
+            build_args=image.string_map("build_args", 'string values, e.g. { PYTHON_IMAGE = "python:3.11" }'),
+            network_mode=image.string("network"),
+            config_path=images.path,
         )
+    if result["base"].repository == result["build"].repository:
+        raise images.fail("images.build.repository", "must differ from images.base.repository")
+    return result
 
-    def parse_ci(self, environments: dict[str, EnvironmentConfig]) -> CiConfig:
-        ci = self.table(self.data, "ci", "ci")
-        self.check_keys(ci, "ci", {"branches", "build_environment", "dbt_dag", "lightdash_dag", "slim_conf"})
-        branches = self.table(ci, "branches", "ci.branches")
-        for branch, env in branches.items():
-            if env not in environments:
-                raise self.fail(f"ci.branches.{branch}", f"names '{env}', which is not under [environments]")
-        build_env = self.string(ci, "build_environment", "ci.build_environment")
-        if build_env is not None and build_env not in environments:
-            raise self.fail("ci.build_environment", f"names '{build_env}', which is not under [environments]")
-        lightdash = ci.get("lightdash_dag", "lightdash_sync")
-        if lightdash is not False and not isinstance(lightdash, str):
-            raise self.fail("ci.lightdash_dag", "must be a DAG id, or false to skip the Lightdash sync")
-        slim_conf = self.table(ci, "slim_conf", "ci.slim_conf") or {"mode": "slim"}
-        return CiConfig(
-            branches=dict(branches),
-            build_environment=build_env,
-            dbt_dag=self.string(ci, "dbt_dag", "ci.dbt_dag", default="dbt_build") or "dbt_build",
-            lightdash_dag=lightdash or None,
-            slim_conf=dict(slim_conf),
+
+def _retention(registry: _Table) -> RetentionConfig:
+    if "retention" in registry.data and "lifecycle" in registry.data:
+        raise registry.fail(registry.key("lifecycle"), "is the old name of retention: keep only [retention]")
+    table = registry.table("retention" if "retention" in registry.data else "lifecycle")
+    table.only({"keep_builds", "keep_deployed", "keep_bases", "keep_history_records", "untagged_days"})
+    return RetentionConfig(
+        keep_builds=table.integer("keep_builds", 200, 1, 100_000),
+        keep_deployed=table.boolean("keep_deployed", True),
+        keep_bases=table.integer("keep_bases", 10, 1, 100_000),
+        keep_history_records=table.integer("keep_history_records", 1000, 200, 100_000),
+        untagged_days=table.integer("untagged_days", 7, 1, 3650),
+    )
+
+
+def _registries(registries: _Table) -> dict[str, RegistryConfig]:
+    if not registries.data:
+        raise registries.fail("registries", "must define at least one registry")
+    result = {}
+    for name in registries.data:
+        reg = registries.table(name)
+        if not _NAME_RE.fullmatch(name):
+            raise reg.fail(reg.dotted, "name must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter")
+        kind_name = reg.choice("kind", sorted(KINDS), None)
+        if kind_name is None:
+            raise reg.fail(reg.key("kind"), f"is missing (one of {', '.join(sorted(KINDS))})")
+        kind = KINDS[kind_name]
+        reg.only({"kind", "host", *kind.required, *kind.allowed})
+        for key in kind.required:
+            reg.string(key, required=True)
+        host = reg.string("host", required=True) or ""
+        if "@" in host or "://" in host or "/" in host or not _HOST_RE.fullmatch(host):
+            raise reg.fail(
+                reg.key("host"),
+                "must be host[:port] only, e.g. 111111111111.dkr.ecr.eu-west-1.amazonaws.com or 127.0.0.1:5000 "
+                "(no scheme, path or credentials; logins come from the environment)",
+            )
+        result[name] = RegistryConfig(
+            name=name,
+            kind=kind_name,
+            host=host,
+            region=reg.string("region"),
+            insecure=reg.boolean("insecure", False),
+            retention=_retention(reg),
         )
-
-    def parse_images(self) -> dict[str, ImageConfig]:
-        images = self.table(self.data, "images", "images", required=True)
-        self.check_keys(images, "images", set(IMAGE_NAMES))
-        result = {}
-        for name in IMAGE_NAMES:
-            dotted = f"images.{name}"
-            image = self.table(images, name, dotted, required=True)
-            self.check_keys(image, dotted, {"context", "dockerfile", "repository", "build_args", "network"})
-            context = self.root / (self.string(image, "context", f"{dotted}.context", required=True) or ".")
-            if not context.is_dir():
-                raise self.fail(f"{dotted}.context", f"points to {context}, which is not a directory")
-            dockerfile_value = self.string(image, "dockerfile", f"{dotted}.dockerfile")
-            dockerfile = self.root / dockerfile_value if dockerfile_value else context / "Dockerfile"
-            if not dockerfile.is_file():
-                raise self.fail(f"{dotted}.dockerfile", f"points to {dockerfile}, which does not exist")
-            repository = self.string(image, "repository", f"{dotted}.repository", required=True) or ""
-            if not _valid_repository(repository):
-                raise self.fail(f"{dotted}.repository", "must be a lower-case repository name such as 'dbt-base'")
-            build_args = self.table(image, "build_args", f"{dotted}.build_args")
-            if not all(isinstance(v, str) for v in build_args.values()):
-                raise self.fail(f"{dotted}.build_args", "values must be strings")
-            result[name] = ImageConfig(
-                name=name,
-                context=context.resolve(),
-                dockerfile=dockerfile.resolve(),
-                repository=repository,
-                build_args=dict(build_args),
-                network_mode=self.string(image, "network", f"{dotted}.network"),
-            )
-        if result["base"].repository == result["build"].repository:
-            raise self.fail("images.build.repository", "must differ from images.base.repository")
-        return result
-
-    def parse_registries(self) -> dict[str, RegistryConfig]:
-        registries = self.table(self.data, "registries", "registries", required=True)
-        if not registries:
-            raise self.fail("registries", "must define at least one registry")
-        result = {}
-        for name, reg in registries.items():
-            dotted = f"registries.{name}"
-            if not isinstance(reg, dict):
-                raise self.fail(dotted, "must be a table")
-            self.check_keys(reg, dotted, {"kind", "host", "region", "insecure", "lifecycle"})
-            kind = self.string(reg, "kind", f"{dotted}.kind", required=True)
-            if kind not in REGISTRY_KINDS:
-                raise self.fail(f"{dotted}.kind", f"must be one of {', '.join(REGISTRY_KINDS)} (got '{kind}')")
-            host = self.string(reg, "host", f"{dotted}.host", required=True) or ""
-            if "/" in host or "://" in host:
-                raise self.fail(f"{dotted}.host", "must be a host[:port] without scheme or path")
-            region = self.string(reg, "region", f"{dotted}.region")
-            if kind == "ecr" and region is None:
-                raise self.fail(f"{dotted}.region", "is required for an ECR registry")
-            lifecycle = self.table(reg, "lifecycle", f"{dotted}.lifecycle")
-            self.check_keys(lifecycle, f"{dotted}.lifecycle", {"keep_builds", "keep_deployed", "untagged_days"})
-            result[name] = RegistryConfig(
-                name=name,
-                kind=kind,
-                host=host,
-                region=region,
-                insecure=self.boolean(reg, "insecure", f"{dotted}.insecure", False),
-                lifecycle=LifecycleConfig(
-                    keep_builds=self.integer(lifecycle, "keep_builds", f"{dotted}.lifecycle.keep_builds", 200, 1),
-                    keep_deployed=self.boolean(lifecycle, "keep_deployed", f"{dotted}.lifecycle.keep_deployed", True),
-                    untagged_days=self.integer(lifecycle, "untagged_days", f"{dotted}.lifecycle.untagged_days", 7, 1),
-                ),
-            )
-        return result
-
-    def parse_environments(self, registries: dict[str, RegistryConfig]) -> dict[str, EnvironmentConfig]:
-        environments = self.table(self.data, "environments", "environments", required=True)
-        if not environments:
-            raise self.fail("environments", "must define at least one environment")
-        result = {}
-        for name, env in environments.items():
-            dotted = f"environments.{name}"
-            if not isinstance(env, dict):
-                raise self.fail(dotted, "must be a table")
-            if not DOCKER_TAG_RE.fullmatch(name) or not name.islower():
-                raise self.fail(dotted, "name must be lower-case letters, digits, '-' or '_'")
-            self.check_keys(env, dotted, {"registry", "airflow_url", "airflow_api", "variable", "release", "confirm"})
-            registry = self.string(env, "registry", f"{dotted}.registry", required=True) or ""
-            if registry not in registries:
-                raise self.fail(f"{dotted}.registry", f"names '{registry}', which is not under [registries]")
-            release = self.boolean(env, "release", f"{dotted}.release", name == "prd")
-            result[name] = EnvironmentConfig(
-                name=name,
-                registry=registry,
-                airflow_url=self.string(env, "airflow_url", f"{dotted}.airflow_url"),
-                variable=self.string(env, "variable", f"{dotted}.variable", default="dbt_image") or "dbt_image",
-                release=release,
-                confirm=self.boolean(env, "confirm", f"{dotted}.confirm", release),
-                airflow_api=self.choice(env, "airflow_api", f"{dotted}.airflow_api", ("auto", "v2", "v1"), "auto"),
-            )
-            if result[name].airflow_url and "://" not in (result[name].airflow_url or ""):
-                raise self.fail(f"{dotted}.airflow_url", "must be a URL such as http://airflow.internal:8080")
-        return result
+    return result
 
 
-def _valid_repository(name: str) -> bool:
-    import re
+def _airflow_url(env: _Table) -> str | None:
+    url = env.string("airflow_url")
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
 
-    return bool(re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", name))
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise env.fail(env.key("airflow_url"), "must be a URL such as http://airflow.internal:8080") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise env.fail(env.key("airflow_url"), "must be a URL such as http://airflow.internal:8080")
+    if parts.username or parts.password:
+        raise env.fail(env.key("airflow_url"), "must not contain credentials (set IMAGECTL_AIRFLOW_<ENV>_USERNAME/_PASSWORD)")
+    if parts.query or parts.fragment:
+        raise env.fail(env.key("airflow_url"), "must not have a query or fragment")
+    return url.rstrip("/")
+
+
+def _environments(
+    environments: _Table, registries: dict[str, RegistryConfig], webhooks: dict[str, WebhookConfig]
+) -> dict[str, EnvironmentConfig]:
+    if not environments.data:
+        raise environments.fail("environments", "must define at least one environment")
+    result = {}
+    all_store_keys = {k for store in STORES.values() for k in store.allowed}
+    for name in environments.data:
+        env = environments.table(name)
+        if not ENVIRONMENT_RE.fullmatch(name):
+            raise env.fail(env.dotted, "name must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter")
+        env.only(
+            {
+                "registry",
+                "airflow_url",
+                "airflow_api",
+                "variable",
+                "release",
+                "confirm",
+                "variable_store",
+                "max_severity",
+                "scan_wait",
+                "notify",
+                *all_store_keys,
+            }
+        )
+        registry = env.string("registry", required=True) or ""
+        if registry not in registries:
+            raise env.fail(env.key("registry"), f"names '{registry}', which is not under [registries]")
+        store_name = env.choice("variable_store", sorted(STORES), "airflow") or "airflow"
+        store = STORES[store_name]
+        for key in sorted(all_store_keys - set(store.allowed)):
+            if key in env.data:
+                raise env.fail(env.key(key), f'does not apply to variable_store = "{store_name}"')
+        variable = env.string("variable", default="dbt_image") or "dbt_image"
+        if not VARIABLE_KEY_RE.fullmatch(variable):
+            raise env.fail(env.key("variable"), "must be a Variable key of letters, digits, '_', '.' or '-'")
+        prefix = env.data.get("variables_prefix", store.default_prefix)
+        if store.default_prefix is not None and (not isinstance(prefix, str) or any(c.isspace() for c in prefix)):
+            raise env.fail(env.key("variables_prefix"), 'must be a string without spaces ("" for none)')
+        sep = env.string("variables_sep", default="/") or "/"
+        release = env.boolean("release", name == "prd")
+        notify = env.strings("notify", what="webhook names from [webhooks]")
+        for hook in notify:
+            if hook not in webhooks:
+                raise env.fail(env.key("notify"), f"names '{hook}', which is not under [webhooks]")
+        result[name] = EnvironmentConfig(
+            name=name,
+            registry=registry,
+            airflow_url=_airflow_url(env),
+            variable=variable,
+            release=release,
+            confirm=env.boolean("confirm", release),
+            airflow_api=env.choice("airflow_api", ("auto", "v2", "v1"), "auto") or "auto",
+            variable_store=store_name,
+            variables_prefix=prefix if store.default_prefix is not None else None,
+            variables_sep=sep,
+            store_region=env.string("store_region"),
+            max_severity=env.choice("max_severity", SEVERITIES, None),
+            scan_wait=env.integer("scan_wait", 300, 0, 86_400),
+            notify=notify,
+        )
+    return result
+
+
+def _ci(ci: _Table, environments: dict[str, EnvironmentConfig]) -> CiConfig:
+    ci.only({"branches", "build_environment", "dbt_dag", "dbt_task", "lightdash_dag", "slim_conf"})
+    branches = ci.string_map("branches", 'environment names, e.g. { main = "prd", "feature/*" = "dev" }')
+    for branch, env in branches.items():
+        if env not in environments:
+            raise ci.fail(f"ci.branches.{branch}", f"names '{env}', which is not under [environments]")
+    build_env = ci.string("build_environment")
+    if build_env is not None and build_env not in environments:
+        raise ci.fail("ci.build_environment", f"names '{build_env}', which is not under [environments]")
+    lightdash = ci.data.get("lightdash_dag", "lightdash_sync")
+    if lightdash is not False and not isinstance(lightdash, str):
+        raise ci.fail("ci.lightdash_dag", "must be a DAG id, or false to skip the Lightdash sync")
+    slim_conf = ci.table("slim_conf").data or {"mode": "slim"}
+    if not all(isinstance(v, str | int | float | bool) for v in slim_conf.values()):
+        raise ci.fail("ci.slim_conf", "must be a table of strings, numbers or booleans")
+    dags = {}
+    for key, default in (("dbt_dag", "dbt_build"), ("dbt_task", "dbt_build")):
+        value = ci.string(key, default=default) or default
+        try:
+            validate_dag_id(value)
+        except Exception:  # noqa: BLE001 - re-raised as a config error naming the key
+            raise ci.fail(f"ci.{key}", "must be an Airflow id of letters, digits, '_', '.' or '-'") from None
+        dags[key] = value
+    if isinstance(lightdash, str):
+        try:
+            validate_dag_id(lightdash)
+        except Exception:  # noqa: BLE001
+            raise ci.fail("ci.lightdash_dag", "must be an Airflow DAG id of letters, digits, '_', '.' or '-'") from None
+    return CiConfig(
+        branches=branches,
+        build_environment=build_env,
+        dbt_dag=dags["dbt_dag"],
+        dbt_task=dags["dbt_task"],
+        lightdash_dag=lightdash or None,
+        slim_conf=dict(slim_conf),
+    )
+
+
+def _webhooks(webhooks: _Table) -> dict[str, WebhookConfig]:
+    result = {}
+    for name in webhooks.data:
+        hook = webhooks.table(name)
+        if not _NAME_RE.fullmatch(name):
+            raise hook.fail(hook.dotted, "name must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter")
+        hook.only({"format"})
+        result[name] = WebhookConfig(name, hook.choice("format", WEBHOOK_FORMATS, "json") or "json")
+    return result
+
+
+def _timeouts(table: _Table) -> Timeouts:
+    table.only({"connect", "read", "command"})
+    return Timeouts(
+        connect=table.number("connect", 5.0, 0.1, 300),
+        read=table.number("read", 30.0, 0.1, 3600),
+        command=table.number("command", 600.0, 1, 86_400),
+    )

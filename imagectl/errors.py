@@ -1,16 +1,41 @@
-"""One exception family for every failure a user can cause.
+"""One exception family for every failure a user can cause, and every exit code imagectl uses.
 
 Each error carries a one-line message (what was wrong) and a hint (what to do). The CLI prints
 ``error: <message> — <hint>`` and exits with the class's ``exit_code``; nothing else decides exit codes.
+The table at the bottom is the README's exit-code table.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class Exit(IntEnum):
+    """Every exit code imagectl uses (README, "Exit codes")."""
+
+    OK = 0
+    FAILED = 1  # a bug in imagectl: please report it (never used on purpose)
+    INPUT = 2
+    CONFIG = 3
+    NOT_FOUND = 4
+    CONFLICT = 5
+    REGISTRY = 6
+    DOCKER = 7
+    GIT = 8
+    AIRFLOW = 9
+    DRIFT = 10
+    RUN_FAILED = 11
+    RAN_OTHER_IMAGE = 12
+    ABORTED = 13
+    FROZEN = 14
+    SCAN_GATE = 15
+    TIMEOUT = 16
 
 
 class ImagectlError(Exception):
     """Base class: a failure the user can understand and act on."""
 
-    exit_code = 1
+    exit_code: Exit = Exit.FAILED
 
     def __init__(self, message: str, hint: str = "", details: str = "") -> None:
         super().__init__(message)
@@ -24,56 +49,100 @@ class ImagectlError(Exception):
         return " ".join(text.split())
 
 
-class ConfigError(ImagectlError):
-    """imagectl.toml is missing, malformed or incomplete."""
-
-    exit_code = 3
-
-
 class InputError(ImagectlError):
     """A value given on the command line or from CI variables is missing or invalid."""
 
-    exit_code = 2
+    exit_code = Exit.INPUT
+
+
+class ConfigError(ImagectlError):
+    """imagectl.toml is missing, malformed or incomplete."""
+
+    exit_code = Exit.CONFIG
 
 
 class NotFoundError(ImagectlError):
-    """A tag, image or repository that was asked for does not exist."""
+    """A tag, image, revision or DAG that was asked for does not exist."""
 
-    exit_code = 4
+    exit_code = Exit.NOT_FOUND
 
 
 class ConflictError(ImagectlError):
     """The change would move an immutable tag or otherwise contradict what is recorded."""
 
-    exit_code = 5
+    exit_code = Exit.CONFLICT
 
 
 class RegistryError(ImagectlError):
-    """The registry (ECR or OCI) refused or could not be reached."""
+    """The registry (ECR or OCI) refused, could not be reached, or cannot give a guarantee imagectl needs."""
 
-    exit_code = 6
+    exit_code = Exit.REGISTRY
 
 
 class DockerError(ImagectlError):
     """The Docker engine could not be reached or a build/push failed."""
 
-    exit_code = 7
+    exit_code = Exit.DOCKER
 
 
 class GitError(ImagectlError):
     """The git repository could not be read."""
 
-    exit_code = 8
+    exit_code = Exit.GIT
 
 
 class AirflowError(ImagectlError):
-    """Airflow could not be reached, refused, or answered unexpectedly."""
+    """Airflow (or the Variable store it reads from) could not be reached, refused, or answered unexpectedly."""
 
-    exit_code = 9
+    exit_code = Exit.AIRFLOW
 
 
-# Not an exception: `status` exits with this when an environment's Variable and its history disagree.
-EXIT_DRIFT = 10
+class RanOtherImageError(ImagectlError):
+    """The DAG run's task rendered another image than the one imagectl deployed."""
 
-# Not an exception: `trigger --wait` and `ci --wait` exit with this when the DAG run failed.
-EXIT_RUN_FAILED = 11
+    exit_code = Exit.RAN_OTHER_IMAGE
+
+
+class AbortedError(ImagectlError):
+    """The user answered no at the confirmation prompt."""
+
+    exit_code = Exit.ABORTED
+
+
+class FrozenError(ImagectlError):
+    """The environment is frozen: deploy, promote and ci refuse until it is unfrozen."""
+
+    exit_code = Exit.FROZEN
+
+
+class ScanGateError(ImagectlError):
+    """The image's scan findings are above the environment's max_severity, or could not be checked."""
+
+    exit_code = Exit.SCAN_GATE
+
+
+class TimeoutError_(ImagectlError):  # noqa: N801 - the builtin name is taken
+    """The command's time budget (or --timeout of --wait) ran out."""
+
+    exit_code = Exit.TIMEOUT
+
+
+EXIT_CODES: dict[Exit, str] = {
+    Exit.OK: "done",
+    Exit.FAILED: "a bug in imagectl (an unexpected error): please report it with the command you ran",
+    Exit.INPUT: "bad input (an option, a missing Jira key or build number, an empty --env)",
+    Exit.CONFIG: "configuration problem (imagectl.toml, or a missing credential variable)",
+    Exit.NOT_FOUND: "not found (tag, image, revision, DAG)",
+    Exit.CONFLICT: "conflict (a tag exists with other content; an image never ran where promote takes it from)",
+    Exit.REGISTRY: "registry refused, unreachable, over a quota, or without a guarantee imagectl needs",
+    Exit.DOCKER: "Docker engine unreachable, or a build/push failed",
+    Exit.GIT: "git repository unreadable",
+    Exit.AIRFLOW: "Airflow or the Variable store unreachable, refused, or shadowed by a secrets backend",
+    Exit.DRIFT: "status: an environment's Variable, history or last run disagree, or could not be read",
+    Exit.RAN_OTHER_IMAGE: "trigger --wait / ci --wait: the run's task rendered another image than the one deployed",
+    Exit.RUN_FAILED: "trigger --wait / ci --wait: the DAG run failed",
+    Exit.ABORTED: "answered no at the confirmation prompt; nothing was changed",
+    Exit.FROZEN: "the environment is frozen (imagectl unfreeze, or --force --reason)",
+    Exit.SCAN_GATE: "the scan gate refused the promotion (findings above max_severity, or not checkable)",
+    Exit.TIMEOUT: "the command's time budget or --wait --timeout ran out; the message says what is known",
+}

@@ -1,39 +1,73 @@
-"""Each environment's deployment history, kept in its registry as record manifests.
+"""Each environment's deployment history, kept in its registry as record artifacts.
 
-Revision N of environment E is the tag ``imagectl-history-E-<N:06d>`` in the build image's repository: a record
-manifest (records.py) whose subject is the image that was deployed and whose annotations hold the revision
-(time, action, tag, digest, release, actor, reason, the revision it replaced). Claiming revision N is creating
-that tag:
+Revision N of environment E is the tag ``imagectl-history-E-<N:06d>`` in the build image's repository: a
+record (records.py) whose subject is the image deployed and whose annotations hold the revision (time,
+action, tag, digest, release, actor, reason, the revision it replaced, the environment's freeze state).
 
-- ECR: the repository's tag immutability makes creating a tag atomic: of two writers, exactly one succeeds and
-  the other re-reads and takes N+1. No record is overwritten.
-- plain OCI registries have no conditional write. imagectl reads the tag before writing it, and re-reads it after
-  a pause; a writer that finds another's record there takes N+1. This closes the race unless a second writer's
-  read and write are further apart than that pause (see README).
+**Claiming revision N is claiming that tag** (``Registry.claim_tag``): on ECR the repository's tag
+immutability makes it one atomic write; on a plain OCI registry a splitter on two registers beside the tag
+(registries/oci.py) lets exactly one of any number of concurrent writers have it, with no pause and no
+timing assumption. A writer that loses takes N+1. No record is ever overwritten, none is lost, and a
+command exits 0 only after reading its own record back at its own number.
 
-The image itself also gets the tag ``deployed-E-<N:06d>``, which the ECR lifecycle policy keeps, so a rollback
-target is never expired away. Reading the latest revision costs one tag listing; reading K revisions adds one
-batch_get_image per 100 on ECR (K parallel GETs on OCI registries).
+**Finding the newest revision costs the same at 10 and at 1,000,000 revisions**, and no tag listing: the
+slots claimed so far are a prefix 1…L (every writer claims the slot after one it saw claimed), so L is found
+by probing ``claim_marker`` tags in a fixed number of rounds — 3 rounds of 99 tags on ECR (one
+``BatchGetImage`` each), 5 rounds of 15 parallel HEADs elsewhere. On ECR the lifecycle policy keeps every
+100th record forever (retention.py), so the probe's coarse rounds always find their markers.
+
+**100,000 revisions fit ECR's quotas** (10,000 images per repository by default): single records are kept
+for the newest ``keep_history_records`` revisions; every block of 100 is also written as one *segment*
+artifact (its layer holds the block's revisions as JSON lines), by the writer of the block's last revision
+(and checked again halfway through the next block). 100,000 revisions cost 1,000 segments + 1,000 markers +
+the newest singles. On registries that expire nothing (plain OCI), singles are never removed and segments
+are not needed.
+
+**0.1.0's history is read as it is**: its records use the same tags (format 1); on ECR the probe finds them
+directly and the first new writer compacts them into segments once; on plain OCI registries, where 0.1.0
+claimed no doors, the first new writer records where 0.1.0's history ends (``…-legacy``) and numbering
+continues after it. Do not run 0.1.0 and this version against one plain OCI registry at the same time.
+
+Records that are not valid (hostile or broken content) are skipped with one warning naming the tag; they
+never count, never crash a command and are never overwritten.
 """
 
 from __future__ import annotations
 
+import json
+import random
 import re
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from typing import Any
 
-from imagectl.errors import ConflictError
-from imagectl.records import make_record, read_record
-from imagectl.registries import Manifest, Registry
-from imagectl.tagging import DEPLOYED_TAG_PREFIX, HISTORY_TAG_PREFIX
+from imagectl.errors import ConflictError, RegistryError
+from imagectl.namespaces import RELEASE_RE, SEGMENT_SIZE, history_tag, legacy_base_tag, segment_of, segment_tag
+from imagectl.records import (
+    HISTORY_BASE,
+    LEGACY_REVISION_RECORD,
+    REVISION_RECORD,
+    SEGMENT_LAYER,
+    SEGMENT_RECORD,
+    InvalidRecord,
+    make_record,
+    read_record,
+)
+from imagectl.registries._base import DIGEST_RE, Claim, Manifest, Registry
+from imagectl.report import warn
+from imagectl.tagging import DOCKER_TAG_RE
 
-HISTORY_ARTIFACT = "application/vnd.imagectl.history.v1+json"
+ACTIONS = ("deploy", "promote", "rollback", "freeze", "unfreeze")
 _P = "io.imagectl.history."
-CLAIM_ATTEMPTS = 30
-OCI_VERIFY_PAUSE = 0.3  # seconds between writing a revision on a plain OCI registry and checking it is still ours
-ACTIONS = ("deploy", "promote", "rollback")
+NONCE = "io.imagectl.nonce"
+LEGACY_LAST = "io.imagectl.history.legacy-last"
+CLAIM_ATTEMPTS = 60
+_TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
+_SHA_RE = re.compile(r"[0-9a-f]{7,40}")
+_INT_RE = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass
@@ -51,111 +85,413 @@ class Revision:
     replaces: int | None = None
     from_environment: str | None = None
     git_sha: str | None = None
+    frozen: bool = False  # the environment's freeze state after this revision
+    frozen_by: str | None = None
+    frozen_at: str | None = None
+    frozen_reason: str | None = None
+    forced: str | None = None  # what --force overrode (a freeze, the scan gate, an image that never ran)
+    # Not stored: how the reader sees it.
     current: bool = False
+    image_present: bool | None = None
+
+    _NOT_STORED = ("current", "image_present")
 
     def annotations(self) -> dict[str, str]:
-        data = asdict(self)
-        data.pop("current")
+        data = {k: v for k, v in asdict(self).items() if k not in self._NOT_STORED}
+        data["frozen"] = "true" if self.frozen else None
         return {_P + k: str(v) for k, v in data.items() if v is not None}
 
     @classmethod
-    def from_annotations(cls, annotations: dict[str, str]) -> Revision | None:
+    def from_annotations(cls, annotations: dict[str, str], *, environment: str, number: int, subject: str | None) -> Revision:
+        """The revision in a record's annotations, checked against the tag it was read from; InvalidRecord if not."""
         values = {k[len(_P) :]: v for k, v in annotations.items() if k.startswith(_P)}
+
+        def text(key: str, required: bool = True, limit: int = 600) -> str | None:
+            value = values.get(key)
+            if value is None:
+                if required:
+                    raise InvalidRecord(f"has no {key}")
+                return None
+            if not isinstance(value, str) or len(value) > limit:
+                raise InvalidRecord(f"{key} is not a string of at most {limit} characters")
+            return value
+
+        def integer(key: str, required: bool = True) -> int | None:
+            value = text(key, required, 12)
+            if value is None:
+                return None
+            if not _INT_RE.fullmatch(value):
+                raise InvalidRecord(f"{key} is not a whole number")
+            return int(value)
+
+        env = text("environment")
+        if env != environment:
+            raise InvalidRecord(f"names environment {env!r}, not {environment!r}")
+        if integer("revision") != number:
+            raise InvalidRecord(f"names revision {values.get('revision')!r}, not {number}")
+        action = text("action")
+        if action not in ACTIONS:
+            raise InvalidRecord(f"has an unknown action {action!r}")
+        moment = text("time")
+        if not _TIME_RE.fullmatch(moment or ""):
+            raise InvalidRecord("has no UTC time")
         try:
-            return cls(
-                environment=values["environment"],
-                revision=int(values["revision"]),
-                time=values["time"],
-                action=values["action"],
-                tag=values["tag"],
-                digest=values["digest"],
-                reference=values["reference"],
-                actor=values["actor"],
-                reason=values.get("reason"),
-                release=values.get("release"),
-                replaces=int(values["replaces"]) if values.get("replaces") else None,
-                from_environment=values.get("from_environment"),
-                git_sha=values.get("git_sha"),
-            )
-        except (KeyError, ValueError):
-            return None
+            datetime.strptime(moment or "", "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise InvalidRecord("has an impossible time") from None
+        tag = text("tag", limit=128) or ""
+        if not DOCKER_TAG_RE.fullmatch(tag):
+            raise InvalidRecord("has no valid tag")
+        digest = text("digest", limit=71) or ""
+        if not DIGEST_RE.fullmatch(digest):
+            raise InvalidRecord("has no valid digest")
+        if subject is not None and subject != digest:
+            raise InvalidRecord("its subject is another image than its digest")
+        reference = text("reference", limit=400) or ""
+        if not reference.endswith("@" + digest):
+            raise InvalidRecord("its reference is not pinned to its digest")
+        release = text("release", required=False, limit=40)
+        if release is not None and not RELEASE_RE.fullmatch(release):
+            raise InvalidRecord("has a release that is not a version")
+        replaces = integer("replaces", required=False)
+        if replaces is not None and replaces >= number:
+            raise InvalidRecord("replaces a later revision")
+        git_sha = text("git_sha", required=False, limit=40)
+        if git_sha is not None and not _SHA_RE.fullmatch(git_sha):
+            raise InvalidRecord("has a git_sha that is not a commit")
+        frozen = text("frozen", required=False, limit=5)
+        if frozen not in (None, "true", "True"):
+            raise InvalidRecord("has a frozen flag that is not true")
+        return cls(
+            environment=environment,
+            revision=number,
+            time=moment or "",
+            action=action or "",
+            tag=tag,
+            digest=digest,
+            reference=reference,
+            actor=text("actor", limit=200) or "",
+            reason=text("reason", required=False),
+            release=release,
+            replaces=replaces,
+            from_environment=text("from_environment", required=False, limit=40),
+            git_sha=git_sha,
+            frozen=frozen is not None,
+            frozen_by=text("frozen_by", required=False, limit=200),
+            frozen_at=text("frozen_at", required=False, limit=40),
+            frozen_reason=text("frozen_reason", required=False),
+            forced=text("forced", required=False),
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls) if not f.name.startswith("_")]
 
-def history_tag(environment: str, revision: int) -> str:
-    return f"{HISTORY_TAG_PREFIX}{environment}-{revision:06d}"
 
+def find_last(exists: Callable[[list[int]], set[int]], lo: int, fanout: int, levels: int) -> int:
+    """The largest n ≥ lo with exists(n), for a prefix-closed ``exists`` known true at lo (or lo = 0).
 
-def deployed_tag(environment: str, revision: int) -> str:
-    return f"{DEPLOYED_TAG_PREFIX}{environment}-{revision:06d}"
+    One ``exists`` call per level, each with fanout-1 candidates; the first round widens (adds a level) only
+    when its top candidate exists, so the number of calls is the same for every history up to fanout**levels."""
+    step = fanout ** (levels - 1)
+    top = True
+    while True:
+        candidates = [lo + step * i for i in range(1, fanout)]
+        found = exists(candidates)
+        best = max((c for c in candidates if c in found), default=lo)
+        if top and best == candidates[-1]:
+            step *= fanout  # more revisions than this many levels reach: one level more (rare, and only once per decade)
+            continue
+        top = False
+        lo = best
+        if step == 1:
+            return lo
+        step //= fanout
 
 
 class History:
+    """One environment's revisions in one registry repository."""
+
     def __init__(self, registry: Registry, repository: str, environment: str) -> None:
         self.registry = registry
         self.repository = repository
         self.environment = environment
-        self._pattern = re.compile(re.escape(f"{HISTORY_TAG_PREFIX}{environment}-") + r"(\d{6,})")
+        self._caps: Any = None
+        self._invalid: set[int] = set()  # slots whose record is not valid (skipped, warned about once)
+        self._cache: dict[int, Revision | None] = {}
+        self._last_seen = 0  # the highest slot seen claimed in this process (slots only ever grow)
 
-    def numbers(self) -> list[int]:
-        """Revision numbers, ascending (one tag listing)."""
-        found = (self._pattern.fullmatch(t) for t in self.registry.list_tags(self.repository))
-        return sorted(int(m.group(1)) for m in found if m)
+    @property
+    def caps(self) -> Any:
+        if self._caps is None:
+            self._caps = self.registry.capabilities(self.repository)
+        return self._caps
 
-    def read(self, numbers: list[int]) -> list[Revision]:
-        tags = [history_tag(self.environment, n) for n in numbers]
-        manifests = self.registry.get_manifests(self.repository, tags)
+    # -- finding the newest slot -------------------------------------------------------------------------------
+
+    def _levels(self, fanout: int) -> int:
+        levels, capacity = 1, fanout
+        while capacity < 1_000_000:
+            levels, capacity = levels + 1, capacity * fanout
+        return levels
+
+    def _probe(self, name: Callable[[int], str], lo: int) -> int:
+        fanout = max(2, self.caps.probe_fanout)
+
+        def exists(numbers: list[int]) -> set[int]:
+            numbers = [n for n in numbers if n not in self._invalid]
+            names = {name(n): n for n in numbers}
+            return {names[found] for found in self.registry.existing(self.repository, list(names))}
+
+        return find_last(exists, lo, fanout, self._levels(fanout))
+
+    def _legacy_base(self) -> int:
+        """Where 0.1.0's history ends, on registries where new writers claim doors (0 when there is none)."""
+        manifest = self.registry.get_manifest(self.repository, legacy_base_tag(self.environment))
+        if manifest is None:
+            return 0
+        try:
+            value = read_record(manifest, (HISTORY_BASE,)).annotations.get(LEGACY_LAST, "")
+        except InvalidRecord as exc:
+            warn(f"{legacy_base_tag(self.environment)} is not an imagectl record ({exc}); ignored")
+            return 0
+        return int(value) if _INT_RE.fullmatch(value) else 0
+
+    def last_slot(self) -> int:
+        """The highest revision number claimed so far (won or not, valid or not): the next claim is after it.
+
+        Once a slot is known to exist (an earlier lookup or claim in this command), one round above it is
+        enough unless all of that round exists too."""
+        marker = self.registry.claim_marker
+
+        def name(n: int) -> str:
+            return marker(history_tag(self.environment, n))
+
+        if self._last_seen:
+            last = self._gallop(name, self._last_seen)
+        elif self.caps.atomic_tag_create:
+            last = self._probe(name, 0)
+        else:
+            last = self._probe(name, self._legacy_base())
+            if last == 0:  # nothing claimed by this version: a 0.1.0 history (records, no doors), or none
+                last = self._probe(lambda n: history_tag(self.environment, n), 0)
+        self._last_seen = max(self._last_seen, last)
+        return last
+
+    def _gallop(self, name: Callable[[int], str], lo: int) -> int:
+        fanout = max(2, self.caps.probe_fanout)
+        candidates = [lo + i for i in range(1, fanout) if lo + i not in self._invalid]
+        names = {name(c): c for c in candidates}
+        found = {names[hit] for hit in self.registry.existing(self.repository, list(names))}
+        best = max(found, default=lo)
+        return best if best < lo + fanout - 1 else self._probe(name, best)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def _parse(self, number: int, manifest: Manifest) -> Revision:
+        record = read_record(manifest, (REVISION_RECORD, LEGACY_REVISION_RECORD))
+        return Revision.from_annotations(record.annotations, environment=self.environment, number=number, subject=record.subject)
+
+    def _read(self, numbers: list[int]) -> dict[int, Revision]:
+        """Valid revisions among ``numbers`` (missing and invalid ones absent; invalid ones warned about)."""
+        wanted = [n for n in numbers if n not in self._cache and n not in self._invalid and n >= 1]
+        if wanted:
+            tags = {history_tag(self.environment, n): n for n in wanted}
+            manifests = self.registry.get_manifests(self.repository, list(tags))
+            for tag, number in tags.items():
+                manifest = manifests.get(tag)
+                if manifest is None:
+                    continue  # not written (a slot lost in a race, or expired: see segments)
+                try:
+                    self._cache[number] = self._parse(number, manifest)
+                except InvalidRecord as exc:
+                    self._invalid.add(number)
+                    warn(f"{tag} in {self.repository} is not a valid revision record ({exc}); it is skipped")
+            missing = [n for n in wanted if n not in self._cache and n not in self._invalid]
+            if missing and self.caps.retention_policy:
+                self._read_segments(missing)
+        return {n: self._cache[n] for n in numbers if self._cache.get(n) is not None}  # type: ignore[misc]
+
+    def _read_segments(self, numbers: list[int]) -> None:
+        for segment in sorted({segment_of(n) for n in numbers}):
+            for revision in self.read_segment(segment):
+                self._cache.setdefault(revision.revision, revision)
+
+    def read_segment(self, segment: int) -> list[Revision]:
+        tag = segment_tag(self.environment, segment)
+        manifest = self.registry.get_manifest(self.repository, tag)
+        if manifest is None:
+            return []
+        try:
+            record = read_record(manifest, (SEGMENT_RECORD,))
+            assert record.layer is not None
+            data = self.registry.read_blob(self.repository, record.layer["digest"])
+        except (InvalidRecord, RegistryError) as exc:
+            warn(f"{tag} in {self.repository} is not a readable segment ({exc}); its revisions are skipped")
+            return []
         revisions = []
-        for tag in tags:
-            manifest = manifests.get(tag)
-            if manifest is None:
-                continue
-            subject, annotations = read_record(manifest)
-            revision = Revision.from_annotations(annotations)
-            if revision is not None and subject == revision.digest:
-                revisions.append(revision)
-        return sorted(revisions, key=lambda r: r.revision, reverse=True)
+        first = (segment - 1) * SEGMENT_SIZE + 1
+        for line in data.decode("utf-8", "replace").splitlines():
+            try:
+                entry = json.loads(line)
+                number = int(entry["revision"])
+                if not first <= number < first + SEGMENT_SIZE:
+                    raise InvalidRecord("a revision outside the segment")
+                revisions.append(Revision.from_annotations(entry["annotations"], environment=self.environment, number=number, subject=None))
+            except (ValueError, KeyError, TypeError, InvalidRecord) as exc:
+                warn(f"a line of {tag} is not a valid revision ({exc}); it is skipped")
+        return revisions
 
-    def newest(self, limit: int | None = None) -> list[Revision]:
-        """The newest ``limit`` revisions (all when None), newest first."""
-        numbers = self.numbers()
-        return self.read(numbers[-limit:] if limit else numbers)
+    def newest(self, limit: int = 20) -> list[Revision]:
+        """The newest ``limit`` valid revisions, newest first (constant cost in the history's length)."""
+        last = self.last_slot()
+        found: dict[int, Revision] = {}
+        attempts = 0
+        while last > 0 and attempts < 3:
+            attempts += 1
+            top = last
+            while top > 0 and len(found) < limit:
+                window = max(limit - len(found) + 10, min(self.caps.batch_read, 100))
+                numbers = list(range(top, max(0, top - window), -1))
+                found.update(self._read(numbers))
+                top = numbers[-1] - 1
+                if not found and top < last - 300:
+                    break  # 300 slots without one valid record: the top of the prefix is forged (see below)
+            if found or last == 0:
+                break
+            # The newest slots hold no valid record at all: a forged tag at a probe marker made the prefix look
+            # longer than it is. Leave those slots out and look again.
+            self._invalid.update(range(max(1, last - 300), last + 1))
+            self._last_seen = 0
+            warn(f"the newest history tags of {self.environment} below revision {last} hold no valid record; looking further down")
+            last = self.last_slot()
+        return [found[n] for n in sorted(found, reverse=True)][:limit]
 
     def latest(self) -> Revision | None:
         newest = self.newest(1)
         return newest[0] if newest else None
 
     def get(self, number: int) -> Revision | None:
-        found = self.read([number])
-        return found[0] if found else None
+        return self._read([number]).get(number)
 
-    def append(self, draft: Revision, image: Manifest) -> Revision:
-        """Claim the next revision number for ``draft`` (its number and ``replaces`` are filled in here)."""
-        for _ in range(CLAIM_ATTEMPTS):
-            numbers = self.numbers()
-            draft.revision = (numbers[-1] if numbers else 0) + 1
-            draft.replaces = numbers[-1] if numbers else None
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def append(self, draft: Revision, image: Manifest, complete: Callable[[Revision, Revision | None], None] | None = None) -> Revision:
+        """Claim the next revision for ``draft``; its number and ``replaces`` are filled in here, and
+        ``complete(draft, predecessor)`` may fill what depends on the revision before it (the freeze state)."""
+        self.registry.ensure_empty_blob(self.repository)
+        base = 0 if self.caps.atomic_tag_create else self._legacy_base()
+        latest = self.latest()
+        if latest is None and not self.caps.atomic_tag_create and base == 0:
+            base = self._probe(lambda n: history_tag(self.environment, n), 0)  # a 0.1.0 history whose records are all invalid
+        # After the newest *valid* revision (taken slots above it are stepped over): a forged tag far above
+        # can never make the history jump.
+        number = max(latest.revision if latest else 0, base) + 1
+        if not self.caps.atomic_tag_create and base == 0 and latest is not None and self._is_legacy(latest.revision):
+            self._write_legacy_base(latest.revision)
+        for attempt in range(CLAIM_ATTEMPTS):
+            predecessor = next(iter(self.newest_below(number, 1)), None)
+            draft.revision = number
+            draft.replaces = predecessor.revision if predecessor else None
+            if complete is not None:
+                complete(draft, predecessor)
             annotations = draft.annotations()
-            annotations["io.imagectl.nonce"] = uuid.uuid4().hex  # two identical drafts still differ
-            record = make_record(image, annotations, artifact_type=HISTORY_ARTIFACT)
-            tag = history_tag(self.environment, draft.revision)
-            try:
-                self.registry.put_manifest(self.repository, tag, record)
-            except ConflictError:
-                continue  # another writer took this number: read again and take the next
-            if self.registry.kind != "ecr":
-                time.sleep(OCI_VERIFY_PAUSE)
-                current = self.registry.get_manifest(self.repository, tag)
-                if current is None or current.digest != record.digest:
-                    continue
-            return draft
+            annotations[NONCE] = uuid.uuid4().hex  # two identical drafts still differ: one claim each
+            record = make_record(image, annotations, REVISION_RECORD)
+            outcome = self.registry.claim_tag(self.repository, history_tag(self.environment, number), record)
+            if outcome is Claim.CLAIMED:
+                self._cache[number] = self._verify(number, record)
+                self._last_seen = max(self._last_seen, number)
+                self._maintain_segments(number, predecessor)
+                return draft
+            # Another writer has this slot: take the next one after it, or after the newest valid revision when
+            # other writers are ahead by now (never after a forged tag far above: that would make the history jump).
+            self._last_seen = max(self._last_seen, number)
+            latest = self.latest()
+            number = max(number + 1, (latest.revision if latest else 0) + 1)
+            if attempt >= 3:
+                time.sleep(random.uniform(0, min(0.05 * attempt, 0.5)))  # spread writers that keep colliding
         raise ConflictError(
             f"could not claim a revision in {self.environment}'s history after {CLAIM_ATTEMPTS} attempts",
-            "too many concurrent writers; try again",
+            "too many concurrent writers; nothing was recorded, try again",
         )
 
-    def mark_deployed(self, revision: Revision, image: Manifest) -> None:
-        """Tag the image so the lifecycle policy keeps it (idempotent)."""
-        self.registry.put_manifest(self.repository, deployed_tag(self.environment, revision.revision), image)
+    def newest_below(self, number: int, limit: int) -> list[Revision]:
+        found: dict[int, Revision] = {}
+        top = number - 1
+        while top > 0 and len(found) < limit and top > number - 400:
+            numbers = list(range(top, max(0, top - 20), -1))
+            found.update(self._read(numbers))
+            top = numbers[-1] - 1
+        return [found[n] for n in sorted(found, reverse=True)][:limit]
+
+    def _verify(self, number: int, record: Manifest) -> Revision:
+        tag = history_tag(self.environment, number)
+        self._cache.pop(number, None)
+        written = self.registry.get_manifests(self.repository, [tag]).get(tag)
+        if written is None or written.digest != record.digest:
+            raise RegistryError(
+                f"revision {number} of {self.environment} does not read back as the record imagectl just claimed",
+                "something other than imagectl writes this repository's history tags; restrict push rights and run imagectl status",
+            )
+        return self._parse(number, written)
+
+    def _write_legacy_base(self, last: int) -> None:
+        base = make_record(None, {LEGACY_LAST: str(last)}, HISTORY_BASE)
+        try:
+            self.registry.put_manifest(self.repository, legacy_base_tag(self.environment), base)
+        except ConflictError:
+            pass  # another writer recorded it first (the same 0.1.0 history, so the same number)
+
+    # -- segments ------------------------------------------------------------------------------------------------
+
+    def _maintain_segments(self, number: int, predecessor: Revision | None) -> None:
+        """Write the segment a finished block needs; on ECR, also once for a 0.1.0 history. Best effort: a
+        failure here leaves the revision recorded and is retried by the next writers."""
+        if not self.caps.retention_policy:
+            return
+        try:
+            if number % SEGMENT_SIZE == 0:
+                self.write_segment(segment_of(number))
+            elif number % SEGMENT_SIZE == SEGMENT_SIZE // 2 and number > SEGMENT_SIZE:
+                self.write_segment(segment_of(number) - 1, only_if_missing=True)
+            if predecessor is not None and predecessor.revision >= SEGMENT_SIZE and self._is_legacy(predecessor.revision):
+                for segment in range(1, segment_of(predecessor.revision)):
+                    self.write_segment(segment, only_if_missing=True)
+        except RegistryError as exc:
+            warn(
+                f"the history segment for revisions up to {number} of {self.environment} was not written "
+                f"({exc.one_line()}); the next writers retry"
+            )
+
+    def _is_legacy(self, number: int) -> bool:
+        manifest = self.registry.get_manifest(self.repository, history_tag(self.environment, number))
+        try:
+            return manifest is not None and read_record(manifest).legacy
+        except InvalidRecord:
+            return False
+
+    def write_segment(self, segment: int, only_if_missing: bool = False) -> bool:
+        tag = segment_tag(self.environment, segment)
+        if only_if_missing and self.registry.existing(self.repository, [tag]):
+            return False
+        first = (segment - 1) * SEGMENT_SIZE + 1
+        revisions = self._read(list(range(first, first + SEGMENT_SIZE)))
+        if not revisions:
+            return False
+        lines = [
+            json.dumps({"revision": n, "annotations": revisions[n].annotations()}, sort_keys=True, separators=(",", ":"))
+            for n in sorted(revisions)
+        ]
+        data = ("\n".join(lines) + "\n").encode()
+        layer = {"mediaType": SEGMENT_LAYER, **self.registry.put_small_blob(self.repository, data)}
+        record = make_record(
+            None, {"io.imagectl.segment.environment": self.environment, "io.imagectl.segment.number": str(segment)}, SEGMENT_RECORD, layer
+        )
+        try:
+            return self.registry.put_manifest(self.repository, tag, record)
+        except ConflictError:
+            return False  # written meanwhile by another writer (from the same records)

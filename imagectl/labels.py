@@ -19,6 +19,7 @@ BRANCH = OWN + "branch"
 IMAGE = OWN + "image"
 BASE_DIGEST = OWN + "base-digest"
 BASE_REF = OWN + "base-ref"
+BASE_TAG = OWN + "base-tag"  # the build tag the base image was first built as (a reused base is not re-tagged)
 CONTEXT_HASH = OWN + "context-hash"
 # Written on records only: when and by whom the tag was pushed, and the tag the base was first built as.
 PUSHED_AT = OWN + "pushed-at"
@@ -41,7 +42,9 @@ class BuildInfo:
     project: str
 
 
-def image_labels(info: BuildInfo, image: str, *, base_digest: str | None = None, context_hash: str | None = None) -> dict[str, str]:
+def image_labels(
+    info: BuildInfo, image: str, *, base_digest: str | None = None, context_hash: str | None = None, base_tag: str | None = None
+) -> dict[str, str]:
     labels = {
         REVISION: info.commit,
         CREATED: info.created,
@@ -59,6 +62,8 @@ def image_labels(info: BuildInfo, image: str, *, base_digest: str | None = None,
         labels[BASE_DIGEST] = base_digest
     if context_hash:
         labels[CONTEXT_HASH] = context_hash
+    if base_tag:
+        labels[BASE_TAG] = base_tag
     return labels
 
 

@@ -1,37 +1,123 @@
-"""Record manifests: small OCI manifests that hold imagectl's metadata in their annotations.
+"""Record artifacts: imagectl's metadata, stored in the registry as OCI 1.1 artifacts beside the images.
 
-A record reuses the config descriptor of the image it describes (a blob already in the repository), has no
-layers, and points at that image with ``subject``. So it can be written with the registry's manifest API alone
-(ECR's put_image, the distribution PUT) and read back in batches (ECR's batch_get_image takes 100 at a time)
-without downloading any image data.
+A record (format 2) is an OCI image manifest with
+- ``artifactType`` of imagectl's own (a build record, a history revision, a history segment),
+- ``config`` and ``layers`` = the OCI *empty descriptor* (the 2-byte blob ``{}``, uploaded once per repository):
+  ECR and GCR reject ``"layers": []`` and zero-byte blobs, which is why the image spec added the empty
+  descriptor (OCI image spec 1.1, "Guidance for an empty descriptor"); a segment's one layer holds revisions
+  as JSON lines instead,
+- ``subject`` = the image it describes (none for a segment),
+- ``annotations`` = the metadata.
+Media types carry no parameters (ECR refuses ``;`` in them).
+
+Records written by 0.1.0 (format 1: the image's own config blob and no layers) are still read. Everything read
+is validated as a whole: a record that is not one (wrong types, missing fields, a subject that disagrees
+with its annotations) raises ``InvalidRecord``, which readers turn into one warning and skip.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from imagectl.registries._base import OCI_MANIFEST, Manifest
+from imagectl.registries._base import DIGEST_RE, EMPTY_DESCRIPTOR, OCI_MANIFEST, Manifest
 
-RECORD_ARTIFACT_TYPE = "application/vnd.imagectl.record.v1+json"
+BUILD_RECORD = "application/vnd.imagectl.record.v2+json"
+REVISION_RECORD = "application/vnd.imagectl.revision.v2+json"
+SEGMENT_RECORD = "application/vnd.imagectl.segment.v1+json"
+SEGMENT_LAYER = "application/vnd.imagectl.revisions.v1+jsonl"
+HISTORY_BASE = "application/vnd.imagectl.history-base.v1+json"  # where a 0.1.0 history ends (plain OCI registries)
+LEGACY_BUILD_RECORD = "application/vnd.imagectl.record.v1+json"  # 0.1.0
+LEGACY_REVISION_RECORD = "application/vnd.imagectl.history.v1+json"  # 0.1.0
+KNOWN_TYPES = (BUILD_RECORD, REVISION_RECORD, SEGMENT_RECORD, HISTORY_BASE, LEGACY_BUILD_RECORD, LEGACY_REVISION_RECORD)
+_NO_SUBJECT = (SEGMENT_RECORD, HISTORY_BASE)
+MAX_ANNOTATIONS = 200
+MAX_VALUE = 4096
 
 
-def make_record(image: Manifest, annotations: Mapping[str, str], artifact_type: str = RECORD_ARTIFACT_TYPE) -> Manifest:
-    doc = {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": artifact_type,
-        "config": image.doc["config"],
-        "layers": [],
-        "subject": {"mediaType": image.media_type, "digest": image.digest, "size": len(image.raw)},
-        "annotations": dict(sorted(annotations.items())),
-    }
+class InvalidRecord(ValueError):
+    """A manifest under an imagectl tag that is not a valid record (the message says why)."""
+
+
+@dataclass(frozen=True)
+class Record:
+    artifact_type: str
+    subject: str | None  # digest of the image it describes
+    annotations: dict[str, str]
+    layer: dict[str, Any] | None  # a segment's JSON-lines layer
+    digest: str
+
+    @property
+    def legacy(self) -> bool:
+        return self.artifact_type in (LEGACY_BUILD_RECORD, LEGACY_REVISION_RECORD)
+
+
+def _dump(doc: dict[str, Any]) -> Manifest:
     return Manifest.from_bytes(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode(), OCI_MANIFEST)
 
 
-def read_record(manifest: Manifest) -> tuple[str | None, dict[str, str]]:
-    """(subject digest, annotations) of a record; (None, {}) for anything that is not one."""
-    doc = manifest.doc
-    if doc.get("artifactType") != RECORD_ARTIFACT_TYPE and not str(doc.get("artifactType", "")).startswith("application/vnd.imagectl."):
-        return None, {}
-    return doc.get("subject", {}).get("digest"), dict(doc.get("annotations", {}))
+def make_record(
+    subject: Manifest | None, annotations: Mapping[str, str], artifact_type: str, layer: dict[str, Any] | None = None
+) -> Manifest:
+    """A record artifact. The repository needs the empty blob (``Registry.ensure_empty_blob``) and, for a
+    segment, its layer blob, before the manifest is written."""
+    doc: dict[str, Any] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": artifact_type,
+        "config": EMPTY_DESCRIPTOR,
+        "layers": [layer or EMPTY_DESCRIPTOR],
+        "annotations": dict(sorted(annotations.items())),
+    }
+    if subject is not None:
+        doc["subject"] = subject.descriptor()
+    return _dump(doc)
+
+
+def _descriptor(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRecord(f"{what} is not a descriptor")
+    digest, size, media = value.get("digest"), value.get("size"), value.get("mediaType")
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
+        raise InvalidRecord(f"{what} has no sha256 digest")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise InvalidRecord(f"{what} has no size")
+    if not isinstance(media, str):
+        raise InvalidRecord(f"{what} has no media type")
+    return value
+
+
+def read_record(manifest: Manifest, expected: tuple[str, ...] = KNOWN_TYPES) -> Record:
+    """The record in ``manifest``, validated; InvalidRecord when it is not one of the ``expected`` kinds."""
+    try:
+        doc = json.loads(manifest.raw)
+    except ValueError:
+        raise InvalidRecord("not JSON") from None
+    if not isinstance(doc, dict):
+        raise InvalidRecord("not a JSON object")
+    artifact_type = doc.get("artifactType")
+    if artifact_type not in expected:
+        raise InvalidRecord(f"artifactType is {str(artifact_type)[:80]!r}, not an imagectl record of this kind")
+    annotations = doc.get("annotations", {})
+    if not isinstance(annotations, dict) or len(annotations) > MAX_ANNOTATIONS:
+        raise InvalidRecord("annotations are not a map")
+    if not all(isinstance(k, str) and isinstance(v, str) and len(v) <= MAX_VALUE for k, v in annotations.items()):
+        raise InvalidRecord("annotations are not strings")
+    subject = None
+    if "subject" in doc:
+        subject = _descriptor(doc["subject"], "subject")["digest"]
+    elif artifact_type not in _NO_SUBJECT:
+        raise InvalidRecord("has no subject")
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        raise InvalidRecord("layers is not a list")
+    layer = None
+    if artifact_type == SEGMENT_RECORD:
+        if len(layers) != 1:
+            raise InvalidRecord("a segment has exactly one layer")
+        layer = _descriptor(layers[0], "the segment's layer")
+        if layer.get("mediaType") != SEGMENT_LAYER:
+            raise InvalidRecord("the segment's layer is not JSON lines of revisions")
+    return Record(artifact_type, subject, dict(annotations), layer, manifest.digest)

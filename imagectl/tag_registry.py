@@ -1,5 +1,14 @@
-"""The tag registry: what each tag in a repository is (ticket, build, commit, base digest), read from the
-registry's own listing plus imagectl's record manifests, and written as records after each push."""
+"""The tag registry: what each tag is (ticket, build, commit, base), kept as build records in the registry.
+
+After pushing tag T, imagectl writes the record ``imagectl-build-T`` (records.py): subject = the image, annotations
+= the image's labels plus when and by which build the tag was written. A base image carries only the tag of
+the build that made it and its content-hash tag (``ctx-…``); a build that reuses it records which base it used
+(the build image's ``io.imagectl.base-digest`` and ``base-tag``), so "which base did DATA-1234-57 use" is
+answered from the build's record without a tag per build on the base (ECR allows 1,000 tags per image).
+
+Listings read only what they show: tags are ordered by what the listing itself tells (ECR: push times;
+elsewhere: the build number in the tag, which only grows), and records are fetched for the rows shown.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,14 @@ from datetime import datetime, timezone
 from typing import Any
 
 from imagectl import labels as L
-from imagectl.records import make_record, read_record
-from imagectl.registries import Manifest, Registry
-from imagectl.tagging import is_bookkeeping_tag, parse_build_tag, record_tag
+from imagectl.namespaces import context_tag, is_bookkeeping, is_release, record_tag
+from imagectl.records import BUILD_RECORD, LEGACY_BUILD_RECORD, InvalidRecord, make_record, read_record
+from imagectl.registries._base import Manifest, Registry, RemoteImage
+from imagectl.render import iso, parse_iso
+from imagectl.report import warn
+from imagectl.tagging import parse_build_tag
+
+_RECORD_ONLY = (L.PUSHED_AT, L.REUSED_FROM, L.TAGGED_REVISION, L.TAGGED_BUILD)
 
 
 @dataclass
@@ -28,12 +42,13 @@ class TagInfo:
     git_sha: str | None = None
     branch: str | None = None
     base_digest: str | None = None
+    base_tag: str | None = None
     context_hash: str | None = None
-    reused_from: str | None = None  # a base image reused by this build: the tag it was first built as
+    reused_from: str | None = None  # a base image: the build tag it was first built as, when this row is another build's use of it
     labels: dict[str, str] = field(default_factory=dict)
     other_tags: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def json(self) -> dict[str, Any]:
         return {
             "tag": self.tag,
             "image": self.image,
@@ -48,135 +63,167 @@ class TagInfo:
             "pushed_at": iso(self.pushed_at),
             "size": self.size,
             "base_digest": self.base_digest,
+            "base_tag": self.base_tag,
             "context_hash": self.context_hash,
             "reused_from": self.reused_from,
         }
 
 
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-_RECORD_ONLY = (L.PUSHED_AT, L.REUSED_FROM, L.TAGGED_REVISION, L.TAGGED_BUILD)
-
-
-def write_record(
-    registry: Registry,
-    repository: str,
-    tag: str,
-    image: Manifest,
-    image_labels: dict[str, str],
-    info: L.BuildInfo,
-    reused_from: str | None = None,
-) -> bool:
+def write_record(registry: Registry, repository: str, tag: str, image: Manifest, image_labels: dict[str, str], info: L.BuildInfo) -> bool:
     """Record what ``tag`` is: the image's labels, plus when and by which build the tag was written."""
     annotations = {k: v for k, v in L.own_and_oci(image_labels).items() if k not in _RECORD_ONLY}
     annotations[L.PUSHED_AT] = iso(datetime.now(timezone.utc)) or ""
     annotations[L.TAGGED_REVISION] = info.commit
     annotations[L.TAGGED_BUILD] = str(info.build_number)
-    if reused_from:
-        annotations[L.REUSED_FROM] = reused_from
-    return registry.put_manifest(repository, record_tag(tag), make_record(image, annotations))
+    registry.ensure_empty_blob(repository)
+    return registry.put_manifest(repository, record_tag(tag), make_record(image, annotations, BUILD_RECORD))
+
+
+def record_annotations(registry_name: str, repository: str, tag: str, record: Manifest | None, digest: str) -> dict[str, str] | None:
+    """The annotations of ``tag``'s build record if it is a valid record about ``digest`` (else None, warned)."""
+    if record is None:
+        return None
+    try:
+        parsed = read_record(record, (BUILD_RECORD, LEGACY_BUILD_RECORD))
+    except InvalidRecord as exc:
+        warn(f"{record_tag(tag)} in {repository} is not a valid build record ({exc}); ignored")
+        return None
+    if parsed.subject != digest:
+        return None  # a record about another image (the tag's image was replaced outside imagectl)
+    return parsed.annotations
+
+
+def build_commit(registry: Registry, repository: str, tag: str, digest: str) -> str | None:
+    found = registry.get_manifests(repository, [record_tag(tag)])
+    annotations = record_annotations(registry.name, repository, tag, found.get(record_tag(tag)), digest)
+    return annotations.get(L.REVISION) if annotations else None
 
 
 def _apply_record(info: TagInfo, annotations: dict[str, str]) -> None:
     info.labels = {k: v for k, v in annotations.items() if k not in _RECORD_ONLY}
-    info.reused_from = annotations.get(L.REUSED_FROM)
     info.git_sha = annotations.get(L.REVISION) or info.git_sha
     info.branch = annotations.get(L.BRANCH)
     info.base_digest = annotations.get(L.BASE_DIGEST)
+    info.base_tag = annotations.get(L.BASE_TAG)
     info.context_hash = annotations.get(L.CONTEXT_HASH)
+    if annotations.get(L.REUSED_FROM):  # 0.1.0 re-tagged reused bases and said so
+        info.reused_from = annotations[L.REUSED_FROM]
     if info.pushed_at is None:
         info.pushed_at = parse_iso(annotations.get(L.PUSHED_AT))
 
 
 def newest_first_key(info: TagInfo) -> tuple[float, int]:
-    return (info.pushed_at.timestamp() if info.pushed_at else float("-inf"), info.build_number or 0)
+    moment = info.pushed_at
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment.timestamp() if moment else float("-inf"), info.build_number or 0)
 
 
-def list_tags(registry: Registry, repository: str, image: str, *, jira: str | None = None, limit: int | None = None) -> list[TagInfo]:
-    """Build tags in ``repository``, newest first. Records are fetched only for the rows returned when the
-    registry knows push times (ECR), so listing thousands of images costs a few paged calls."""
-    remote = registry.list_images(repository)
-    rows: list[TagInfo] = []
-    for entry in remote:
-        user_tags = [t for t in entry.tags if not is_bookkeeping_tag(t)]
-        for tag in user_tags:
-            parsed = parse_build_tag(tag)
-            if jira and (parsed is None or parsed.jira != jira):
-                continue
-            rows.append(
-                TagInfo(
-                    tag=tag,
-                    image=image,
-                    repository=repository,
-                    registry=registry.name,
-                    reference=registry.reference(repository, tag, entry.digest),
-                    digest=entry.digest,
-                    pushed_at=entry.pushed_at,
-                    size=entry.size,
-                    jira=parsed.jira if parsed else None,
-                    build_number=parsed.build_number if parsed else None,
-                    other_tags=sorted(t for t in entry.tags if t != tag),
-                )
-            )
-    times_known = all(r.pushed_at is not None for r in rows)
-    if times_known:
-        rows.sort(key=newest_first_key, reverse=True)
-        rows = rows[:limit] if limit else rows
-    records = registry.get_manifests(repository, [record_tag(r.tag) for r in rows])
-    for row in rows:
-        record = records.get(record_tag(row.tag))
-        if record is not None:
-            subject, annotations = read_record(record)
-            if subject == row.digest:
-                _apply_record(row, annotations)
-    if not times_known:
-        rows.sort(key=newest_first_key, reverse=True)
-        rows = rows[:limit] if limit else rows
-    return rows
-
-
-def show_tag(registry: Registry, repository: str, image: str, tag: str) -> TagInfo | None:
-    manifests = registry.get_manifests(repository, [tag, record_tag(tag)])
-    manifest = manifests.get(tag)
-    if manifest is None:
-        return None
+def _row(registry: Registry, repository: str, image: str, tag: str, entry: RemoteImage) -> TagInfo:
     parsed = parse_build_tag(tag)
-    info = TagInfo(
+    return TagInfo(
         tag=tag,
         image=image,
         repository=repository,
         registry=registry.name,
-        reference=registry.reference(repository, tag, manifest.digest),
-        digest=manifest.digest,
-        size=manifest.size,
+        reference=registry.reference(repository, tag, entry.digest),
+        digest=entry.digest,
+        pushed_at=entry.pushed_at,
+        size=entry.size,
         jira=parsed.jira if parsed else None,
         build_number=parsed.build_number if parsed else None,
+        other_tags=sorted(t for t in entry.tags if t != tag),
     )
-    record = manifests.get(record_tag(tag))
-    if record is not None:
-        subject, annotations = read_record(record)
-        if subject == manifest.digest:
-            _apply_record(info, annotations)
-    for entry in registry.list_images(repository):
-        if entry.digest == manifest.digest:
-            info.other_tags = sorted(t for t in entry.tags if t != tag)
-            if entry.pushed_at is not None:
-                info.pushed_at = entry.pushed_at
-            if entry.size is not None:
-                info.size = entry.size
+
+
+def _user_tag(tag: str) -> bool:
+    return not is_bookkeeping(tag) and not is_release(tag)
+
+
+def list_tags(registry: Registry, repository: str, image: str, *, jira: str | None = None, limit: int | None = None) -> list[TagInfo]:
+    """Build tags in ``repository``, newest first, reading records only for the rows returned."""
+    caps = registry.capabilities(repository)
+    if caps.batch_read > 1:  # a listing with push times and digests (ECR's DescribeImages): order by push time
+        rows = [
+            _row(registry, repository, image, tag, entry)
+            for entry in registry.list_images(repository)
+            for tag in entry.tags
+            if _user_tag(tag) and (not jira or (parse_build_tag(tag) and parse_build_tag(tag).jira == jira))  # type: ignore[union-attr]
+        ]
+        rows.sort(key=newest_first_key, reverse=True)
+        rows = rows[:limit] if limit else rows
+    else:  # names only (distribution): order by build number, then read the rows shown
+        names = [t for t in registry.list_tags(repository) if _user_tag(t)]
+        parsed = {t: parse_build_tag(t) for t in names}
+        names = [t for t in names if not jira or (parsed[t] and parsed[t].jira == jira)]  # type: ignore[union-attr]
+        names.sort(key=lambda t: (parsed[t].build_number if parsed[t] else 0, t), reverse=True)  # type: ignore[union-attr]
+        names = names[:limit] if limit else names
+        manifests = registry.get_manifests(repository, names)
+        rows = [
+            _row(registry, repository, image, t, RemoteImage(manifests[t].digest, [t], None, manifests[t].size))
+            for t in names
+            if t in manifests
+        ]
+    records = registry.get_manifests(repository, [record_tag(r.tag) for r in rows])
+    for row in rows:
+        annotations = record_annotations(registry.name, repository, row.tag, records.get(record_tag(row.tag)), row.digest)
+        if annotations:
+            _apply_record(row, annotations)
+    rows.sort(key=newest_first_key, reverse=True)
+    return rows
+
+
+def show_tag(registry: Registry, repository: str, image: str, tag: str, candidates: list[str] | None = None) -> TagInfo | None:
+    """Everything known about ``tag``. Other tags on the same image come from the registry's listing when it is
+    cheap (ECR), else from the tags the image could have: its context tag and ``candidates`` (deployed tags)."""
+    manifests = registry.get_manifests(repository, [tag, record_tag(tag)])
+    manifest = manifests.get(tag)
+    if manifest is None:
+        return None
+    info = _row(registry, repository, image, tag, RemoteImage(manifest.digest, [tag], None, manifest.size))
+    annotations = record_annotations(registry.name, repository, tag, manifests.get(record_tag(tag)), manifest.digest)
+    if annotations:
+        _apply_record(info, annotations)
+    if registry.capabilities(repository).batch_read > 1:  # a cheap reverse lookup of the image's other tags
+        for entry in registry.list_images(repository):
+            if entry.digest == manifest.digest:
+                info.other_tags = sorted(t for t in entry.tags if t != tag)
+                info.pushed_at = entry.pushed_at or info.pushed_at
+                info.size = entry.size or info.size
+    else:
+        names = [*(candidates or []), *([context_tag(info.context_hash)] if info.context_hash else [])]
+        found = registry.get_manifests(repository, names) if names else {}
+        info.other_tags = sorted(t for t, m in found.items() if m.digest == manifest.digest and t != tag)
     return info
+
+
+def base_of(registry: Registry, base_repository: str, build: TagInfo) -> TagInfo | None:
+    """The base image a build used (from the build's record), as a row of the base repository."""
+    if not build.base_digest:
+        return None
+    base_tag = build.base_tag
+    candidates = [base_tag] if base_tag else []
+    manifests = registry.get_manifests(base_repository, [build.base_digest, *candidates, *[record_tag(t) for t in candidates]])
+    manifest = manifests.get(build.base_digest)
+    if manifest is None:
+        return None
+    name = base_tag if base_tag and manifests.get(base_tag) and manifests[base_tag].digest == manifest.digest else build.tag
+    info = _row(registry, base_repository, "base", name, RemoteImage(manifest.digest, [], None, manifest.size))
+    if base_tag:
+        annotations = record_annotations(registry.name, base_repository, base_tag, manifests.get(record_tag(base_tag)), manifest.digest)
+        if annotations:
+            _apply_record(info, annotations)
+    info.tag, info.jira, info.build_number = build.tag, build.jira, build.build_number  # this row: the base as that build used it
+    info.reused_from = base_tag if base_tag and base_tag != build.tag else None
+    info.reference = registry.reference(base_repository, digest=manifest.digest)
+    return info
+
+
+def context_image(registry: Registry, repository: str, context_hash: str) -> tuple[Manifest | None, dict[str, str] | None]:
+    """The base image built from ``context_hash`` and its record's annotations (the labels it was built with)."""
+    tag = context_tag(context_hash)
+    found = registry.get_manifests(repository, [tag, record_tag(tag)])
+    manifest = found.get(tag)
+    if manifest is None:
+        return None, None
+    return manifest, record_annotations(registry.name, repository, tag, found.get(record_tag(tag)), manifest.digest)

@@ -1,7 +1,7 @@
-"""Pure rules for Jira keys, build numbers and image tags (no I/O).
+"""Pure rules for Jira keys, build numbers, image tags and the names imagectl checks before any request.
 
 A build's tag is ``<JIRA-KEY>-<BUILD-NUMBER>``, e.g. ``DATA-1234-57``. Tags imagectl writes for its own
-bookkeeping use reserved prefixes, so a build tag can never collide with them.
+bookkeeping live in reserved namespaces (namespaces.py), so a build tag can never collide with them.
 """
 
 from __future__ import annotations
@@ -11,21 +11,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from imagectl.errors import InputError
+from imagectl.namespaces import is_bookkeeping, reserved_reason
 
 # Jira project keys: an upper-case letter, then upper-case letters, digits or underscores (Jira's default rule);
 # issue numbers have no leading zero.
 JIRA_KEY_RE = re.compile(r"(?<![A-Za-z0-9_])([A-Z][A-Z0-9_]+)-([1-9][0-9]*)(?![0-9])")
 _FULL_JIRA_KEY_RE = re.compile(r"[A-Z][A-Z0-9_]+-[1-9][0-9]*")
-_BUILD_NUMBER_RE = re.compile(r"[1-9][0-9]*")
+_BUILD_NUMBER_RE = re.compile(r"[1-9][0-9]{0,17}")
 # The Docker reference grammar for a tag.
 DOCKER_TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 BUILD_TAG_RE = re.compile(r"(?P<jira>[A-Z][A-Z0-9_]+-[1-9][0-9]*)-(?P<build>[1-9][0-9]*)")
-
-# Prefixes of tags imagectl manages itself; build tags start with an upper-case Jira key, so they never clash.
-CONTEXT_TAG_PREFIX = "ctx-"
-RECORD_TAG_PREFIX = "imagectl-build-"
-DEPLOYED_TAG_PREFIX = "deployed-"
-HISTORY_TAG_PREFIX = "imagectl-history-"
+# Environment names: also part of tags (imagectl-history-<env>-…), variable names and Airflow ids.
+ENVIRONMENT_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# Airflow's own rule for DAG ids and run ids (KEY_REGEX in airflow.utils.helpers): letters, digits, _ . -
+AIRFLOW_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,250}")
+AIRFLOW_RUN_ID_RE = re.compile(r"[A-Za-z0-9_.:+~-]{1,250}")
+# Airflow Variable keys (and Secrets Manager / SSM names built from them): no path separators or spaces.
+VARIABLE_KEY_RE = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 RESERVED_TAGS = frozenset({"latest"})
 
 
@@ -63,7 +65,7 @@ def find_jira_keys(text: str, allowed_projects: Iterable[str] = ()) -> list[str]
 
 def validate_build_number(value: str | int) -> int:
     text = str(value).strip()
-    if not _BUILD_NUMBER_RE.fullmatch(text):
+    if not text.isascii() or not _BUILD_NUMBER_RE.fullmatch(text):
         raise InputError(
             f"'{value}' is not a build number",
             "give a positive whole number without leading zeros (--build-number or bamboo_buildNumber)",
@@ -72,21 +74,72 @@ def validate_build_number(value: str | int) -> int:
 
 
 def validate_tag(tag: str) -> str:
-    """Refuse ``latest``, imagectl's reserved prefixes and anything that is not a valid Docker tag."""
+    """Refuse ``latest``, imagectl's reserved namespaces and anything that is not a valid Docker tag."""
     if tag.lower() in RESERVED_TAGS:
         raise InputError(
             f"the tag '{tag}' is refused",
             "imagectl never uses 'latest': images are tagged <JIRA-KEY>-<BUILD-NUMBER>",
         )
-    if not DOCKER_TAG_RE.fullmatch(tag):
+    if not tag.isascii() or not DOCKER_TAG_RE.fullmatch(tag):
         raise InputError(
-            f"'{tag}' is not a valid Docker tag",
+            f"'{_short(tag)}' is not a valid Docker tag",
             "tags are 1-128 characters of letters, digits, '_', '.', '-' and may not start with '.' or '-'",
         )
-    for prefix in (CONTEXT_TAG_PREFIX, RECORD_TAG_PREFIX, DEPLOYED_TAG_PREFIX, HISTORY_TAG_PREFIX):
-        if tag.startswith(prefix):
-            raise InputError(f"the tag '{tag}' uses the prefix '{prefix}' that imagectl reserves", "choose another tag")
+    reason = reserved_reason(tag)
+    if reason:
+        raise InputError(f"the tag '{tag}' is refused: {reason}", "choose another tag, e.g. <JIRA-KEY>-<BUILD-NUMBER>")
     return tag
+
+
+def validate_tag_reference(tag: str) -> str:
+    """A tag given to read an existing image (deploy TAG, rollback --to TAG): build tags and release versions."""
+    if tag.lower() in RESERVED_TAGS:
+        raise InputError(f"the tag '{tag}' is refused", "imagectl never uses 'latest': name a build tag or a release version")
+    if not tag.isascii() or not DOCKER_TAG_RE.fullmatch(tag):
+        raise InputError(f"'{_short(tag)}' is not a valid Docker tag", "give a build tag such as DATA-1234-57 or a release such as v1.4.0")
+    if is_bookkeeping(tag):
+        raise InputError(
+            f"'{tag}' is one of imagectl's bookkeeping tags", "give a build tag such as DATA-1234-57 or a release such as v1.4.0"
+        )
+    return tag
+
+
+def validate_environment_name(name: str) -> str:
+    if not name:
+        raise InputError("the environment name is empty", "pass --env NAME (or unset IMAGECTL_ENV to use the default)")
+    if not name.isascii() or not ENVIRONMENT_RE.fullmatch(name):
+        raise InputError(
+            f"'{_short(name)}' is not an environment name",
+            "environment names are 1-32 lower-case letters, digits, '-' or '_', starting with a letter",
+        )
+    return name
+
+
+def validate_dag_id(dag_id: str) -> str:
+    if not dag_id.isascii() or not AIRFLOW_ID_RE.fullmatch(dag_id) or dag_id in (".", ".."):
+        raise InputError(
+            f"'{_short(dag_id)}' is not a DAG id",
+            "Airflow DAG ids are letters, digits, '_', '.' and '-' (no '/'), at most 250 characters",
+        )
+    return dag_id
+
+
+def validate_run_id(run_id: str) -> str:
+    if not run_id.isascii() or not AIRFLOW_RUN_ID_RE.fullmatch(run_id) or run_id in (".", ".."):
+        raise InputError(
+            f"'{_short(run_id)}' is not a run id",
+            "run ids are letters, digits and _ . : + ~ - (no '/' or spaces), at most 250 characters",
+        )
+    return run_id
+
+
+def validate_variable_key(key: str) -> str:
+    if not key.isascii() or not VARIABLE_KEY_RE.fullmatch(key) or key in (".", ".."):
+        raise InputError(
+            f"'{_short(key)}' is not a usable Variable key",
+            "Variable keys are letters, digits, '_', '.' and '-' (no '/' or spaces), at most 200 characters",
+        )
+    return key
 
 
 def parse_build_tag(tag: str) -> BuildTag | None:
@@ -103,13 +156,8 @@ def make_build_tag(jira: str, build_number: int) -> BuildTag:
     return tag
 
 
-def context_tag(context_hash: str) -> str:
-    return f"{CONTEXT_TAG_PREFIX}{context_hash}"
+def _short(text: str, limit: int = 60) -> str:
+    from imagectl.sanitize import visible
 
-
-def record_tag(tag: str) -> str:
-    return f"{RECORD_TAG_PREFIX}{tag}"
-
-
-def is_bookkeeping_tag(tag: str) -> bool:
-    return tag.startswith((CONTEXT_TAG_PREFIX, RECORD_TAG_PREFIX, DEPLOYED_TAG_PREFIX, HISTORY_TAG_PREFIX))
+    shown = visible(text)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"

@@ -1,9 +1,12 @@
 """``imagectl build``: plan (what to build, reuse or push, and why), then apply.
 
 The base image is rebuilt only when the content hash of its inputs has no image in the registry yet; that image
-carries the tag ``ctx-<hash>``. The build image is built FROM the base by digest (build argument BASE_IMAGE).
-Both images of a build get the tag ``<JIRA>-<BUILD>``; a tag that exists with other content is refused before
-anything is built.
+carries the tag ``ctx-<hash>`` and the tag of the build that made it — nothing more: a build that reuses it
+records which base it used in its own labels and record, so the base never collects a tag per build.
+The build image is built FROM the base by digest (build argument BASE_IMAGE) and, when its Dockerfile declares
+``ARG PREVIOUS_IMAGE``, with the environment's current build image as PREVIOUS_IMAGE (dbt's parse of the previous
+build is reused, so the build-time parse is incremental). A tag that exists with other content is refused
+before anything is built.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ from typing import Any
 from imagectl import labels as L
 from imagectl.build_info import resolve_build
 from imagectl.config import Config, ImageConfig
-from imagectl.context_hash import context_hash
+from imagectl.context_hash import context_hash, declared_args
+from imagectl.credentials import Credentials
 from imagectl.errors import ConflictError, DockerError
 from imagectl.labels import BuildInfo
+from imagectl.namespaces import context_tag, record_tag
 from imagectl.progress import Progress
-from imagectl.records import read_record
-from imagectl.registries import Registry, RepositoryChange, open_registry
-from imagectl.tag_registry import write_record
-from imagectl.tagging import context_tag, record_tag
+from imagectl.registries import open_registry
+from imagectl.registries._base import Registry, RepositoryChange
+from imagectl.render import Result, table, v
+from imagectl.report import warn
+from imagectl.tag_registry import context_image, record_annotations, write_record
 
 
 @dataclass
@@ -36,13 +42,15 @@ class ImagePlan:
     context_hash: str | None = None
     existing_digest: str | None = None
     build_args: dict[str, str] = field(default_factory=dict)
+    base_tag: str | None = None  # reuse: the build tag the base was first built as
 
 
 @dataclass
-class BuildPlan:
+class BuildPlan(Result):
+    kind = "build-plan"
+
     environment: str
     registry: str
-    registry_kind: str
     registry_host: str
     tag: str
     jira: str
@@ -54,12 +62,46 @@ class BuildPlan:
     images: list[ImagePlan]
     repository_changes: list[RepositoryChange]
     info: BuildInfo
+    previous_image: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("info")
+    def json(self) -> dict[str, Any]:
+        data = {
+            k: getattr(self, k)
+            for k in (
+                "environment",
+                "registry",
+                "registry_host",
+                "tag",
+                "jira",
+                "jira_source",
+                "build_number",
+                "commit",
+                "branch",
+                "push",
+                "previous_image",
+            )
+        }
+        data["images"] = [asdict(i) for i in self.images]
         data["repository_changes"] = [asdict(c) for c in self.repository_changes]
         return data
+
+    def text(self) -> str:
+        lines = [
+            f"Plan for {self.tag} (Jira {self.jira} from {v(self.jira_source)}; build {self.build_number}; "
+            f"commit {self.commit[:12] or '-'} on {v(self.branch) or 'detached HEAD'})",
+            f"Registry {self.registry} ({self.registry_host}), environment {self.environment}",
+        ]
+        for change in self.repository_changes:
+            lines.append(f"  repository {change.repository}: {change.action} ({change.detail})")
+        rows = [
+            [p.image, p.action, p.reference, p.reason + (f" → {p.existing_digest[:19]}" if p.existing_digest else "")] for p in self.images
+        ]
+        lines.append(table(["IMAGE", "ACTION", "REFERENCE", "WHY"], rows))
+        if self.previous_image:
+            lines.append(f"Previous build (its dbt parse is reused): {self.previous_image}")
+        lines.append("Push: " + ("yes" if self.push else "no (--no-push)"))
+        lines.append("Nothing was built or pushed (--dry-run).")
+        return "\n".join(lines)
 
 
 @dataclass
@@ -72,21 +114,31 @@ class ImageResult:
     pushed: bool
     note: str = ""
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class BuildResult:
+class BuildResult(Result):
+    kind = "build"
+
     images: list[ImageResult]
     plan: BuildPlan
 
-    def to_json(self) -> dict[str, Any]:
-        return {"tag": self.plan.tag, "environment": self.plan.environment, "images": [i.to_json() for i in self.images]}
+    def json(self) -> dict[str, Any]:
+        return {"tag": self.plan.tag, "environment": self.plan.environment, "images": [asdict(i) for i in self.images]}
+
+    def text(self) -> str:
+        rows = []
+        for image in self.images:
+            if image.note == "already pushed":
+                state = "built, already in registry"
+            elif image.reused:
+                state = "reused"
+            else:
+                state = "built, pushed" if image.pushed else "built, not pushed"
+            rows.append([image.image, image.tag, state, image.digest or "-", image.reference])
+        return table(["IMAGE", "TAG", "RESULT", "DIGEST", "REFERENCE"], rows)
 
 
-def _args_for(image: ImageConfig, extra: Mapping[str, str]) -> dict[str, str]:
-    return {**image.build_args, **extra}
+# -- planning -------------------------------------------------------------------------------------------------
 
 
 def _existing_same_build(registry: Registry, image: ImageConfig, tag: str, info: BuildInfo) -> tuple[str | None, bool]:
@@ -95,16 +147,47 @@ def _existing_same_build(registry: Registry, image: ImageConfig, tag: str, info:
     manifest = found.get(tag)
     if manifest is None:
         return None, False
-    record = found.get(record_tag(tag))
-    if record is not None:
-        subject, annotations = read_record(record)
-        same = (
-            subject == manifest.digest
-            and annotations.get(L.TAGGED_REVISION) == info.commit
-            and annotations.get(L.TAGGED_BUILD) == str(info.build_number)
-        )
-        return manifest.digest, same
-    return manifest.digest, False
+    annotations = record_annotations(registry.name, image.repository, tag, found.get(record_tag(tag)), manifest.digest) or {}
+    same = annotations.get(L.TAGGED_REVISION) == info.commit and annotations.get(L.TAGGED_BUILD) == str(info.build_number)
+    return manifest.digest, same
+
+
+def _plan_base(registry: Registry, image: ImageConfig, info: BuildInfo, args: dict[str, str]) -> ImagePlan:
+    reference = registry.reference(image.repository, info.tag)
+    digest_hash = context_hash(image.context, image.dockerfile, args)
+    plan = ImagePlan(
+        "base",
+        image.repository,
+        info.tag,
+        reference,
+        "build",
+        f"no image with context {digest_hash[:12]} in {registry.name}",
+        digest_hash,
+        None,
+        args,
+    )
+    reusable, annotations = context_image(registry, image.repository, digest_hash)
+    if reusable is not None:
+        plan.action, plan.existing_digest = "reuse", reusable.digest
+        plan.base_tag = (annotations or {}).get(L.VERSION)
+        plan.reason = f"inputs unchanged (context {digest_hash[:12]}, built as {plan.base_tag or 'unknown'})"
+        plan.reference = registry.reference(image.repository, context_tag(digest_hash))
+    existing, same_build = _existing_same_build(registry, image, info.tag, info)
+    if existing and not same_build and (reusable is None or existing != reusable.digest):
+        raise _refuse_existing(registry, image, info.tag, existing)
+    if existing and reusable is None:
+        plan.action, plan.reason, plan.existing_digest = "done", "this build already pushed it", existing
+    return plan
+
+
+def _plan_image(registry: Registry, image: ImageConfig, info: BuildInfo, args: dict[str, str]) -> ImagePlan:
+    reference = registry.reference(image.repository, info.tag)
+    existing, same_build = _existing_same_build(registry, image, info.tag, info)
+    if existing and not same_build:
+        raise _refuse_existing(registry, image, info.tag, existing)
+    if existing:
+        return ImagePlan("build", image.repository, info.tag, reference, "done", "this build already pushed it", None, existing, args)
+    return ImagePlan("build", image.repository, info.tag, reference, "build", "built on every run", None, None, args)
 
 
 def _refuse_existing(registry: Registry, image: ImageConfig, tag: str, digest: str) -> ConflictError:
@@ -123,73 +206,22 @@ def plan_build(
     *,
     extra_build_args: Mapping[str, str],
     push: bool,
-    registry: Registry | None = None,
+    registry: Registry,
+    previous_image: str | None = None,
 ) -> BuildPlan:
-    reg_config = config.registry_for(environment)
-    registry = registry or open_registry(reg_config)
     names = [which] if which else ["base", "build"]
     plans: list[ImagePlan] = []
     changes: list[RepositoryChange] = []
-
     for name in names:
         image = config.images[name]
+        image.check_build_paths()
         if push:
             changes.extend(registry.plan_repository(image.repository))
-        args = _args_for(image, extra_build_args)
-        reference = registry.reference(image.repository, info.tag)
-        existing, same_build = _existing_same_build(registry, image, info.tag, info)
-        if existing and not same_build:
-            raise _refuse_existing(registry, image, info.tag, existing)
-        if name == "base":
-            digest_hash = context_hash(image.context, image.dockerfile, args)
-            if existing:
-                plans.append(
-                    ImagePlan(
-                        name, image.repository, info.tag, reference, "done", "this build already pushed it", digest_hash, existing, args
-                    )
-                )
-                continue
-            reusable = registry.get_manifest(image.repository, context_tag(digest_hash))
-            if reusable is not None:
-                plans.append(
-                    ImagePlan(
-                        name,
-                        image.repository,
-                        info.tag,
-                        reference,
-                        "reuse",
-                        f"inputs unchanged (context {digest_hash[:12]})",
-                        digest_hash,
-                        reusable.digest,
-                        args,
-                    )
-                )
-            else:
-                plans.append(
-                    ImagePlan(
-                        name,
-                        image.repository,
-                        info.tag,
-                        reference,
-                        "build",
-                        f"no image with context {digest_hash[:12]} in {registry.name}",
-                        digest_hash,
-                        None,
-                        args,
-                    )
-                )
-        else:
-            if existing:
-                plans.append(
-                    ImagePlan(name, image.repository, info.tag, reference, "done", "this build already pushed it", None, existing, args)
-                )
-            else:
-                plans.append(ImagePlan(name, image.repository, info.tag, reference, "build", "built on every run", None, None, args))
-
+        args = {**image.build_args, **extra_build_args}
+        plans.append(_plan_base(registry, image, info, args) if name == "base" else _plan_image(registry, image, info, args))
     return BuildPlan(
         environment=environment,
         registry=registry.name,
-        registry_kind=registry.kind,
         registry_host=registry.host,
         tag=info.tag,
         jira=info.jira,
@@ -201,114 +233,158 @@ def plan_build(
         images=plans,
         repository_changes=changes,
         info=info,
+        previous_image=previous_image if "build" in names else None,
     )
 
 
-def _base_for_build(config: Config, registry: Registry, plan: BuildPlan, results: dict[str, ImageResult]) -> tuple[str, str | None]:
-    """(BASE_IMAGE build argument, base digest) for the build image; no digest for a base built but not pushed."""
-    base = config.images["base"]
-    if "base" in results:
-        result = results["base"]
-        if result.digest:
-            return registry.reference(base.repository, digest=result.digest), result.digest
-        return registry.reference(base.repository, plan.tag), None  # built locally with --no-push
-    # Only the build image was asked for: use this build's base tag, else the base built from the same inputs.
-    manifest = registry.get_manifest(base.repository, plan.tag)
-    if manifest is None:
-        base_hash = context_hash(base.context, base.dockerfile, base.build_args)
-        manifest = registry.get_manifest(base.repository, context_tag(base_hash))
-    if manifest is None:
-        raise DockerError(
-            f"no base image for {plan.tag} in registry '{registry.name}'",
-            "run 'imagectl build base' (or 'imagectl build') first",
+def previous_build_image(config: Config, environment: str, registry: Registry) -> str | None:
+    """The environment's current build image (digest-pinned), when the build Dockerfile can use it."""
+    image = config.images["build"]
+    try:
+        if "PREVIOUS_IMAGE" not in declared_args(image.dockerfile.read_text(encoding="utf-8")):
+            return None
+    except OSError:
+        return None
+    from imagectl.history import History
+
+    try:
+        latest = History(registry, image.repository, environment).latest()
+    except Exception as exc:  # noqa: BLE001 - an optimisation only: never fail a build for it
+        warn(f"the previous build image was not found ({exc}); the build-time dbt parse starts from nothing")
+        return None
+    return registry.reference(image.repository, digest=latest.digest) if latest else None
+
+
+# -- applying -------------------------------------------------------------------------------------------------
+
+
+class _Builder:
+    """Applies a BuildPlan image by image (kept small: one method per action)."""
+
+    def __init__(self, config: Config, plan: BuildPlan, docker: Any, progress: Progress, registry: Registry) -> None:
+        self.config, self.plan, self.docker, self.progress, self.registry = config, plan, docker, progress, registry
+        self.auth = registry.docker_auth() if plan.push or any(p.action == "reuse" for p in plan.images) or plan.previous_image else None
+        self.results: dict[str, ImageResult] = {}
+        self.base_tag: str | None = None
+
+    def run(self) -> BuildResult:
+        if self.plan.push and self.plan.repository_changes:
+            for change in self.plan.repository_changes:
+                self.progress.say(f"registry {self.registry.name}: {change.action} {change.repository} ({change.detail})")
+            self.registry.apply_repository(self.plan.repository_changes)
+        for image_plan in self.plan.images:
+            {"done": self.done, "reuse": self.reuse, "build": self.build}[image_plan.action](image_plan)
+        return BuildResult(images=list(self.results.values()), plan=self.plan)
+
+    def _reference(self, image_plan: ImagePlan, digest: str | None, tag: str | None = None) -> str:
+        return self.registry.reference(image_plan.repository, tag or self.plan.tag, digest)
+
+    def done(self, image_plan: ImagePlan) -> None:
+        self.progress.say(f"{image_plan.image}: {image_plan.reference} already pushed by this build, nothing to do")
+        self.results[image_plan.image] = ImageResult(
+            image_plan.image,
+            self.plan.tag,
+            self._reference(image_plan, image_plan.existing_digest),
+            image_plan.existing_digest,
+            True,
+            False,
+            "already pushed",
         )
-    return registry.reference(base.repository, digest=manifest.digest), manifest.digest
+        if image_plan.image == "base":
+            self.base_tag = self.plan.tag
 
+    def reuse(self, image_plan: ImagePlan) -> None:
+        # Nothing is written for a reused base: the build image's labels and record say which base it used.
+        self.progress.say(
+            f"base: reusing {self.registry.reference(image_plan.repository, digest=image_plan.existing_digest)} ({image_plan.reason})"
+        )
+        self.base_tag = image_plan.base_tag
+        self.results["base"] = ImageResult(
+            "base",
+            image_plan.base_tag or context_tag(image_plan.context_hash or ""),
+            image_plan.reference + f"@{image_plan.existing_digest}",
+            image_plan.existing_digest,
+            reused=True,
+            pushed=False,
+        )
 
-def apply_build(config: Config, plan: BuildPlan, docker: Any, progress: Progress, registry: Registry | None = None) -> BuildResult:
-    registry = registry or open_registry(config.registry_for(plan.environment))
-    if plan.push and plan.repository_changes:
-        for change in plan.repository_changes:
-            progress.say(f"registry {registry.name}: {change.action} {change.repository} ({change.detail})")
-        registry.apply_repository(plan.repository_changes)
-    auth = registry.docker_auth() if plan.push or any(p.action == "reuse" for p in plan.images) else None
-    results: dict[str, ImageResult] = {}
-
-    for image_plan in plan.images:
-        image = config.images[image_plan.image]
-        if image_plan.action == "done":
-            progress.say(f"{image_plan.image}: {image_plan.reference} already pushed by this build, nothing to do")
-            results[image_plan.image] = ImageResult(
-                image_plan.image,
-                plan.tag,
-                registry.reference(image.repository, plan.tag, image_plan.existing_digest),
-                image_plan.existing_digest,
-                reused=True,
-                pushed=False,
-                note="already pushed",
+    def _base_for_build(self) -> tuple[str, str | None]:
+        """(BASE_IMAGE build argument, base digest) for the build image; no digest for a base built but not pushed."""
+        base = self.config.images["base"]
+        if "base" in self.results:
+            result = self.results["base"]
+            if result.digest:
+                return self.registry.reference(base.repository, digest=result.digest), result.digest
+            return self.registry.reference(base.repository, self.plan.tag), None  # built locally with --no-push
+        # Only the build image was asked for: this build's base tag, else the base built from the same inputs.
+        manifest = self.registry.get_manifest(base.repository, self.plan.tag)
+        if manifest is None:
+            base.check_build_paths()
+            manifest, annotations = context_image(
+                self.registry, base.repository, context_hash(base.context, base.dockerfile, base.build_args)
             )
-            continue
-        if image_plan.action == "reuse":
-            progress.say(f"base: reusing {registry.reference(image.repository, digest=image_plan.existing_digest)} ({image_plan.reason})")
-            pushed = False
-            if plan.push:
-                manifest = registry.get_manifest(image.repository, context_tag(image_plan.context_hash or ""))
-                assert manifest is not None  # the plan just saw it; ctx tags are never deleted by imagectl
-                pushed = registry.put_manifest(image.repository, plan.tag, manifest)
-                # The record keeps the base image's true labels (from the build that made it) and says it was reused.
-                original = registry.get_manifest(image.repository, record_tag(context_tag(image_plan.context_hash or "")))
-                labels = (
-                    read_record(original)[1]
-                    if original is not None
-                    else L.image_labels(plan.info, "base", context_hash=image_plan.context_hash)
-                )
-                write_record(registry, image.repository, plan.tag, manifest, labels, plan.info, reused_from=labels.get(L.VERSION))
-            results["base"] = ImageResult(
-                "base",
-                plan.tag,
-                registry.reference(image.repository, plan.tag, image_plan.existing_digest),
-                image_plan.existing_digest,
-                reused=True,
-                pushed=pushed,
+            self.base_tag = (annotations or {}).get(L.VERSION)
+        else:
+            self.base_tag = self.plan.tag
+        if manifest is None:
+            raise DockerError(
+                f"no base image for {self.plan.tag} in registry '{self.registry.name}'",
+                "run 'imagectl build base' (or 'imagectl build') first",
             )
-            continue
+        return self.registry.reference(base.repository, digest=manifest.digest), manifest.digest
 
-        # action == "build"
+    def _pull(self, reference: str, what: str) -> None:
+        name, digest = reference.split("@", 1)
+        if not self.docker.has_image(reference):
+            self.progress.start(f"{what}: pulling {reference}")
+            self.docker.pull(name, digest, self.auth, self.progress.event)
+
+    def build(self, image_plan: ImagePlan) -> None:
+        image = self.config.images[image_plan.image]
         args = dict(image_plan.build_args)
         if image_plan.image == "build":
-            base_ref, base_digest = _base_for_build(config, registry, plan, results)
-            if base_digest and not docker.has_image(base_ref):
-                progress.start(f"base: pulling {base_ref}")
-                docker.pull(base_ref.split("@")[0], base_ref.split("@")[1], auth, progress.event)
+            base_ref, base_digest = self._base_for_build()
+            if base_digest:
+                self._pull(base_ref, "base")
             args["BASE_IMAGE"] = base_ref
-            labels = L.image_labels(plan.info, "build", base_digest=base_digest)
+            if self.plan.previous_image:
+                try:
+                    self._pull(self.plan.previous_image, "previous build")
+                    args["PREVIOUS_IMAGE"] = self.plan.previous_image
+                except DockerError as exc:
+                    warn(f"the previous build image could not be pulled ({exc.message}); the dbt parse starts from nothing")
+            labels = L.image_labels(self.plan.info, "build", base_digest=base_digest, base_tag=self.base_tag)
             labels[L.BASE_REF] = base_ref
         else:
-            labels = L.image_labels(plan.info, "base", context_hash=image_plan.context_hash)
-        progress.start(f"{image_plan.image}: building {image_plan.reference}")
+            labels = L.image_labels(self.plan.info, "base", context_hash=image_plan.context_hash)
+        self.progress.start(f"{image_plan.image}: building {image_plan.reference}")
         try:
-            image_id = docker.build(
+            image_id = self.docker.build(
                 context=image.context,
                 dockerfile=image.dockerfile,
                 tag=image_plan.reference,
                 build_args=args,
                 labels=labels,
                 network_mode=image.network_mode,
-                on_event=progress.event,
+                on_event=self.progress.event,
             )
         except DockerError as exc:
-            if not progress.quiet:
+            if not self.progress.quiet:
                 exc.details = ""  # the step's output was streamed already
             raise
-        if not plan.push:
-            progress.say(f"{image_plan.image}: built {image_plan.reference} ({image_id[:19]}), not pushed (--no-push)")
-            results[image_plan.image] = ImageResult(
-                image_plan.image, plan.tag, image_plan.reference, None, reused=False, pushed=False, note=image_id
+        if not self.plan.push:
+            self.progress.say(f"{image_plan.image}: built {image_plan.reference} ({image_id[:19]}), not pushed (--no-push)")
+            self.results[image_plan.image] = ImageResult(
+                image_plan.image, self.plan.tag, image_plan.reference, None, False, False, image_id
             )
-            continue
-        progress.start(f"{image_plan.image}: pushing {image_plan.reference}")
-        digest = docker.push(registry.reference(image.repository), plan.tag, auth, progress.event)
-        manifest = registry.get_manifest(image.repository, plan.tag)
+            return
+        self._push(image_plan, labels)
+
+    def _push(self, image_plan: ImagePlan, labels: dict[str, str]) -> None:
+        self.progress.start(f"{image_plan.image}: pushing {image_plan.reference}")
+        repository = image_plan.repository
+        digest = self.docker.push(self.registry.reference(repository), self.plan.tag, self.auth, self.progress.event)
+        manifest = self.registry.get_manifest(repository, self.plan.tag)
         if manifest is None or manifest.digest != digest:
             raise ConflictError(
                 f"{image_plan.reference} does not hold the pushed digest {digest[:19]} after the push",
@@ -317,18 +393,21 @@ def apply_build(config: Config, plan: BuildPlan, docker: Any, progress: Progress
         if image_plan.image == "base" and image_plan.context_hash:
             ctx = context_tag(image_plan.context_hash)
             try:
-                registry.put_manifest(image.repository, ctx, manifest)
-                write_record(registry, image.repository, ctx, manifest, labels, plan.info)
+                self.registry.put_manifest(repository, ctx, manifest)
+                write_record(self.registry, repository, ctx, manifest, labels, self.plan.info)
             except ConflictError:
                 # A concurrent build pushed the same inputs first; both images are valid, theirs keeps the ctx tag.
-                progress.say(f"base: {ctx[:16]}… was pushed concurrently by another build; keeping it")
-        write_record(registry, image.repository, plan.tag, manifest, labels, plan.info)
-        progress.say(f"{image_plan.image}: pushed {image_plan.reference}@{digest}")
-        results[image_plan.image] = ImageResult(
-            image_plan.image, plan.tag, registry.reference(image.repository, plan.tag, digest), digest, reused=False, pushed=True
+                self.progress.say(f"base: {ctx[:16]}… was pushed concurrently by another build; keeping it")
+            self.base_tag = self.plan.tag
+        write_record(self.registry, repository, self.plan.tag, manifest, labels, self.plan.info)
+        self.progress.say(f"{image_plan.image}: pushed {image_plan.reference}@{digest}")
+        self.results[image_plan.image] = ImageResult(
+            image_plan.image, self.plan.tag, self._reference(image_plan, digest), digest, False, True
         )
 
-    return BuildResult(images=list(results.values()), plan=plan)
+
+def apply_build(config: Config, plan: BuildPlan, docker: Any, progress: Progress, registry: Registry) -> BuildResult:
+    return _Builder(config, plan, docker, progress, registry).run()
 
 
 def build(
@@ -343,13 +422,24 @@ def build(
     push: bool,
     dry_run: bool,
     environ: Mapping[str, str],
+    credentials: Credentials,
     progress: Progress,
 ) -> BuildPlan | BuildResult:
     """Resolve what this build is, plan it, and (unless dry-run) build and push it."""
     resolved = resolve_build(config, jira=jira, build_number=build_number, tag=tag, environ=environ)
-    registry = open_registry(config.registry_for(environment))
+    reg_config = config.registry_for(environment)
+    registry = open_registry(reg_config, credentials.registry(reg_config.name), config.timeouts)
+    previous = previous_build_image(config, environment, registry) if which != "base" else None
     plan = plan_build(
-        config, environment, which, resolved.info, resolved.jira_source, extra_build_args=extra_build_args, push=push, registry=registry
+        config,
+        environment,
+        which,
+        resolved.info,
+        resolved.jira_source,
+        extra_build_args=extra_build_args,
+        push=push,
+        registry=registry,
+        previous_image=previous,
     )
     if dry_run:
         return plan

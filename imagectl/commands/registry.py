@@ -1,4 +1,6 @@
-"""``imagectl registry init``: create the environment's repositories as imagectl wants them (plan, then apply)."""
+"""``imagectl registry init``: make the environment's repositories as imagectl needs them (plan, then apply):
+created, tags immutable, scanned on push, the retention policy in place — for registries that have such
+settings; for others there is nothing to do, and the result says so."""
 
 from __future__ import annotations
 
@@ -6,39 +8,50 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from imagectl.config import IMAGE_NAMES, Config
-from imagectl.lifecycle import lifecycle_policy
-from imagectl.registries import Registry, RepositoryChange, open_registry
+from imagectl.credentials import Credentials
+from imagectl.registries import open_registry
+from imagectl.registries._base import Registry, RepositoryChange
+from imagectl.render import Result
 
 
 @dataclass
-class RegistryInit:
+class RegistryInit(Result):
+    kind = "registry-init"
+
     environment: str
     registry: str
-    kind: str
     repositories: list[str]
     changes: list[RepositoryChange]
     applied: bool
-    lifecycle_policy: dict[str, Any] | None
+    retention_policy: dict[str, Any] | None
 
-    def to_json(self) -> dict[str, Any]:
+    def json(self) -> dict[str, Any]:
         data = asdict(self)
         data["changes"] = [asdict(c) for c in self.changes]
         return data
 
+    def text(self) -> str:
+        lines = [f"Registry {self.registry} for environment {self.environment}: {', '.join(self.repositories)}"]
+        if not self.changes:
+            lines.append(
+                "  nothing to change: repositories are as imagectl wants them"
+                if self.retention_policy is not None
+                else "  nothing to do: this registry creates repositories on first push and has no settings imagectl manages"
+            )
+        for change in self.changes:
+            lines.append(f"  {'done' if self.applied else 'would'}: {change.action} {change.repository} ({change.detail})")
+        if not self.applied:
+            lines.append("Nothing was changed (--dry-run).")
+        return "\n".join(lines)
 
-def registry_init(config: Config, environment: str, dry_run: bool, registry: Registry | None = None) -> RegistryInit:
+
+def registry_init(
+    config: Config, credentials: Credentials, environment: str, dry_run: bool, registry: Registry | None = None
+) -> RegistryInit:
     reg_config = config.registry_for(environment)
-    registry = registry or open_registry(reg_config)
+    registry = registry or open_registry(reg_config, credentials.registry(reg_config.name), config.timeouts)
     repositories = [config.images[name].repository for name in IMAGE_NAMES]
     changes = [change for repo in repositories for change in registry.plan_repository(repo)]
     if not dry_run:
         registry.apply_repository(changes)
-    return RegistryInit(
-        environment=environment,
-        registry=registry.name,
-        kind=registry.kind,
-        repositories=repositories,
-        changes=changes,
-        applied=not dry_run,
-        lifecycle_policy=lifecycle_policy(reg_config.lifecycle) if registry.kind == "ecr" else None,
-    )
+    return RegistryInit(environment, registry.name, repositories, changes, not dry_run, registry.retention_policy())

@@ -1,14 +1,43 @@
-"""``imagectl status``: per environment, what the Variable holds, the latest revision, and whether they agree."""
+"""``imagectl status``: per environment, what its image Variable holds, the latest revision, the image the latest
+dbt run actually rendered, whether they agree and, if not, what to run. Exits 10 when any environment
+disagrees or could not be read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from imagectl.config import Config
+from imagectl.credentials import Credentials
+from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
 from imagectl.history import Revision
-from imagectl.release import Environment
+from imagectl.render import Result, parse_iso, v
+from imagectl.rollout import frozen_message, next_release
+
+
+@dataclass
+class LastRun:
+    dag_id: str
+    run_id: str
+    state: str
+    started: str | None
+    image: str | None
+    url: str
+    verdict: str  # "ran the deployed image", "predates revision N", "ran another image", "not rendered yet"
+    agrees: bool
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "state": self.state,
+            "started": self.started,
+            "image": self.image,
+            "url": self.url,
+            "verdict": self.verdict,
+            "agrees": self.agrees,
+        }
 
 
 @dataclass
@@ -16,35 +45,82 @@ class EnvironmentStatus:
     environment: str
     registry: str
     variable: str
+    variable_location: str | None
     variable_value: str | None
-    variable_error: str | None
     latest: Revision | None
     agree: bool
     hint: str | None
+    errors: list[str] = field(default_factory=list)
+    last_run: LastRun | None = None
+    unrecorded_release: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def json(self) -> dict[str, Any]:
+        latest = self.latest
         return {
             "environment": self.environment,
             "registry": self.registry,
             "variable": self.variable,
+            "variable_location": self.variable_location,
             "variable_value": self.variable_value,
-            "variable_error": self.variable_error,
-            "latest_revision": self.latest.to_json() if self.latest else None,
+            "latest_revision": latest.to_json() if latest else None,
+            "frozen": bool(latest and latest.frozen),
+            "last_run": self.last_run.json() if self.last_run else None,
+            "unrecorded_release": self.unrecorded_release,
             "agree": self.agree,
+            "errors": self.errors,
             "hint": self.hint,
         }
 
+    def text(self) -> str:
+        e = self
+        latest = (
+            f"revision {e.latest.revision}: {v(e.latest.tag)}" + (f" ({e.latest.release})" if e.latest.release else "")
+            if e.latest
+            else "none"
+        )
+        state = "ok" if e.agree else ("UNKNOWN" if e.errors else "DRIFT")
+        shown = (
+            "(unreadable)"
+            if any(err.startswith("variable") for err in e.errors)
+            else (v(e.variable_value) if e.variable_value is not None else "(not set)")
+        )
+        lines = [f"{e.environment}: {state}", f"  Variable  {v(e.variable_location or e.variable)} = {shown}", f"  latest    {latest}"]
+        if e.latest:
+            lines.append(
+                f"            {e.latest.action} by {v(e.latest.actor)} at {e.latest.time}"
+                + (f" — {v(e.latest.reason)}" if e.latest.reason else "")
+            )
+            if e.latest.frozen:
+                lines.append(f"  frozen    {frozen_message(e.latest)}")
+        if e.last_run:
+            r = e.last_run
+            lines.append(
+                f"  last run  {r.dag_id} {v(r.run_id)} ({r.state}): {r.verdict}" + (f" — {v(r.image)}" if r.image and not r.agrees else "")
+            )
+        if e.unrecorded_release:
+            lines.append(f"  release   {e.unrecorded_release} is claimed on an image but recorded in no revision (an interrupted promote?)")
+        for error in e.errors:
+            lines.append(f"  error     {v(error)}")
+        if e.hint:
+            lines.append(f"  to do     {v(e.hint)}")
+        return "\n".join(lines)
+
 
 @dataclass
-class StatusView:
+class StatusView(Result):
+    kind = "status"
+
     environments: list[EnvironmentStatus]
 
     @property
     def ok(self) -> bool:
         return all(e.agree for e in self.environments)
 
-    def to_json(self) -> list[dict[str, Any]]:
-        return [e.to_json() for e in self.environments]
+    def json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "environments": [e.json() for e in self.environments]}
+
+    def text(self) -> str:
+        return "\n".join(e.text() for e in self.environments)
 
 
 def rerun_command(revision: Revision) -> str:
@@ -53,36 +129,92 @@ def rerun_command(revision: Revision) -> str:
         return f"imagectl promote {revision.tag} --from {revision.from_environment} --to {revision.environment}"
     if revision.action == "rollback":
         return f"imagectl rollback --env {revision.environment} --to {revision.tag}"
+    if revision.action in ("freeze", "unfreeze"):
+        return f"imagectl deploy {revision.tag} --env {revision.environment}"
     return f"imagectl deploy {revision.tag} --env {revision.environment}"
 
 
-def environment_status(config: Config, name: str) -> EnvironmentStatus:
-    env = Environment(config, name)
-    value, error, latest, hint = None, None, None, None
+def _last_run(config: Config, env: Environment, latest: Revision | None, value: str | None) -> LastRun | None:
+    dag_id, task_id = config.ci.dbt_dag, config.ci.dbt_task
+    run = env.runs.latest_run(dag_id)
+    if run is None:
+        return None
+    run_id = str(run.get("dag_run_id") or run.get("run_id") or "")
+    if not run_id:
+        return None
+    image = env.runs.rendered_image(dag_id, run_id, task_id)
+    started = run.get("start_date") or run.get("run_after") or run.get("queued_at") or run.get("execution_date")
+    url = env.runs.run_url(dag_id, run_id)
+    state = str(run.get("state") or "?")
+    if image is None:
+        return LastRun(dag_id, run_id, state, started, None, url, "has not rendered its image yet", True)
+    expected = value or (latest.reference if latest else None)
+    if image == expected:
+        return LastRun(dag_id, run_id, state, started, image, url, "ran the deployed image", True)
+    run_time, revision_time = parse_iso(str(started) if started else None), parse_iso(latest.time if latest else None)
+    if latest is not None and run_time is not None and revision_time is not None and run_time < revision_time:
+        return LastRun(dag_id, run_id, state, started, image, url, f"predates revision {latest.revision}", True)
+    return LastRun(dag_id, run_id, state, started, image, url, "ran ANOTHER image than the Variable holds", False)
+
+
+def environment_status(config: Config, credentials: Credentials, name: str, env: Environment | None = None) -> EnvironmentStatus:
+    env = env or Environment(config, name, credentials)
+    status = EnvironmentStatus(name, env.registry.name, env.settings.variable, None, None, None, False, None)
+    history: list[Revision] = []
     try:
-        history = env.history.newest()
-        latest = history[0] if history else None
+        history = env.history.newest(50)
+        status.latest = history[0] if history else None
     except ImagectlError as exc:
-        history, error = [], f"registry: {exc.one_line()}"
-    if error is None:
+        status.errors.append(f"registry: {exc.one_line()}")
+    try:
+        status.variable_location = env.variable.location()
+        status.variable_value = env.variable_value()
+    except ImagectlError as exc:
+        status.errors.append(f"variable: {exc.one_line()}")
+    if env.settings.airflow_url and not status.errors:
         try:
-            value = env.variable_value()
+            status.last_run = _last_run(config, env, status.latest, status.variable_value)
         except ImagectlError as exc:
-            error = f"airflow: {exc.one_line()}"
-    agree = error is None and latest is not None and value == latest.reference
-    if error is not None:
-        hint = "fix the error above and run imagectl status again"
-    elif latest is None and value is None:
-        agree, hint = True, None  # nothing deployed yet, nothing to disagree about
-    elif latest is None:
-        hint = f"the Variable was set outside imagectl; record it with: imagectl deploy TAG --env {name}"
-    elif not agree:
+            status.errors.append(f"airflow: {exc.one_line()}")
+    if env.settings.release and not status.errors:
+        try:
+            status.unrecorded_release = _unrecorded_release(env, history)
+        except ImagectlError as exc:
+            status.errors.append(f"registry: {exc.one_line()}")
+    latest, value = status.latest, status.variable_value
+    run_ok = status.last_run is None or status.last_run.agrees
+    status.agree = (
+        not status.errors
+        and run_ok
+        and not status.unrecorded_release
+        and ((latest is None and value is None) or (latest is not None and value == latest.reference))
+    )
+    if status.errors:
+        status.hint = "fix the error above and run imagectl status again"
+    elif latest is None and value is not None:
+        status.hint = f"the Variable was set outside imagectl; record it with: imagectl deploy TAG --env {name}"
+    elif latest is not None and value != latest.reference:
         older = next((r for r in history if r.reference == value), None)
         holds = f"revision {older.revision}'s image" if older else "an image imagectl did not record"
-        hint = f"the Variable holds {holds}, not revision {latest.revision}: finish it with: {rerun_command(latest)}"
-    return EnvironmentStatus(name, env.registry.name, env.settings.variable, value, error, latest, agree, hint)
+        status.hint = f"the Variable holds {holds}, not revision {latest.revision}: finish it with: {rerun_command(latest)}"
+    elif not run_ok:
+        status.hint = (
+            "the latest dbt run rendered another image than the Variable holds: a secrets backend or AIRFLOW_VAR_ setting "
+            "may shadow it, or the DAG reads another Variable (see docs: variable_store); "
+            f"check with imagectl trigger {config.ci.dbt_dag} --env {name} --wait"
+        )
+    elif status.unrecorded_release:
+        status.hint = "re-run the interrupted promote to record it (it reuses that version)"
+    return status
 
 
-def status(config: Config, environment: str | None) -> StatusView:
+def _unrecorded_release(env: Environment, history: list[Revision]) -> str | None:
+    """A version tag claimed after the newest recorded release, i.e. a promote interrupted before its record."""
+    candidates = [next_release(history, bump) for bump in ("patch", "minor", "major")]
+    found = env.registry.existing(env.repository, candidates)
+    return next((c for c in candidates if c in found), None)
+
+
+def status(config: Config, credentials: Credentials, environment: str | None) -> StatusView:
     names = [environment] if environment else sorted(config.environments)
-    return StatusView([environment_status(config, name) for name in names])
+    return StatusView([environment_status(config, credentials, name) for name in names])

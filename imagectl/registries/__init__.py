@@ -1,18 +1,23 @@
-"""Registry kinds behind one interface (see _base.py); ``open_registry`` picks the backend by ``kind``."""
+"""Registry kinds behind one interface (_base.py); ``open_registry`` opens the kind named in the config.
+
+The kinds are listed in kinds.py; this package imports a kind's module only when it is opened, so that
+``imagectl --help`` never loads boto3.
+"""
 
 from __future__ import annotations
 
-from imagectl.config import RegistryConfig
-from imagectl.registries._base import Manifest, Registry, RemoteImage, RepositoryChange
+import importlib
+from typing import TYPE_CHECKING
 
-__all__ = ["Manifest", "RemoteImage", "RepositoryChange", "Registry", "open_registry"]
+from imagectl.registries.kinds import KINDS
+
+if TYPE_CHECKING:
+    from imagectl.config import RegistryConfig, Timeouts
+    from imagectl.credentials import Login
+    from imagectl.registries._base import Registry
 
 
-def open_registry(config: RegistryConfig) -> Registry:
-    if config.kind == "ecr":
-        from imagectl.registries.ecr import EcrRegistry
-
-        return EcrRegistry(config)
-    from imagectl.registries.oci import OciRegistry
-
-    return OciRegistry(config)
+def open_registry(config: RegistryConfig, login: Login | None = None, timeouts: Timeouts | None = None) -> Registry:
+    kind = KINDS[config.kind]  # config.py accepts only kinds listed there
+    cls = getattr(importlib.import_module(kind.module), kind.cls)
+    return cls(config, login=login, timeouts=timeouts)

@@ -1,23 +1,38 @@
-"""The small interface every registry kind implements, and the types it speaks in."""
+"""The small interface every registry kind implements, the types it speaks in, and what a kind can guarantee.
+
+Callers never test the kind. They ask ``capabilities`` (can tags be created atomically, does the registry
+enforce a retention policy itself, how many manifests one read returns, can it delete, does it scan) and use
+the primitives below; each kind implements the primitives the best way its API allows.
+"""
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import json
-import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
-from imagectl.config import RegistryConfig
+from imagectl.config import RegistryConfig, Timeouts
+from imagectl.credentials import Login
+from imagectl.errors import RegistryError
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_TYPES = (OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST)
+INDEX_TYPES = (OCI_INDEX, DOCKER_LIST)
+# The OCI 1.1 empty descriptor: the 2-byte blob "{}", for artifacts that need no config or layer content.
+EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_BLOB = b"{}"
+EMPTY_DIGEST = "sha256:" + hashlib.sha256(EMPTY_BLOB).hexdigest()
+EMPTY_DESCRIPTOR = {"mediaType": EMPTY_MEDIA_TYPE, "digest": EMPTY_DIGEST, "size": len(EMPTY_BLOB)}
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -30,19 +45,33 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes, media_type: str | None = None) -> Manifest:
+        """Raises ValueError when ``raw`` is not a JSON object (callers turn that into their own error)."""
         doc = json.loads(raw)
-        return cls(raw, media_type or doc.get("mediaType") or OCI_MANIFEST, "sha256:" + hashlib.sha256(raw).hexdigest())
+        if not isinstance(doc, dict):
+            raise ValueError("a manifest must be a JSON object")
+        declared = doc.get("mediaType") if isinstance(doc.get("mediaType"), str) else None
+        return cls(raw, media_type or declared or OCI_MANIFEST, "sha256:" + hashlib.sha256(raw).hexdigest())
 
     @property
     def doc(self) -> dict[str, Any]:
-        return json.loads(self.raw)
+        doc = json.loads(self.raw)
+        return doc if isinstance(doc, dict) else {}
+
+    def descriptors(self) -> list[dict[str, Any]]:
+        """The config and layer descriptors (the blobs this manifest needs), well-formed ones only."""
+        doc = self.doc
+        parts = ([doc["config"]] if isinstance(doc.get("config"), dict) else []) + [
+            d for d in (doc.get("layers") if isinstance(doc.get("layers"), list) else []) if isinstance(d, dict)
+        ]
+        return [d for d in parts if isinstance(d.get("digest"), str) and DIGEST_RE.fullmatch(d["digest"])]
 
     @property
     def size(self) -> int:
         """Bytes of config and layers as stored (compressed), the registry's notion of image size."""
-        doc = self.doc
-        parts = [doc.get("config", {})] + list(doc.get("layers", []))
-        return sum(int(p.get("size", 0)) for p in parts) + len(self.raw)
+        return sum(int(d.get("size", 0)) for d in self.descriptors() if isinstance(d.get("size", 0), int)) + len(self.raw)
+
+    def descriptor(self) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": len(self.raw)}
 
 
 @dataclass
@@ -55,22 +84,50 @@ class RemoteImage:
 
 @dataclass(frozen=True)
 class RepositoryChange:
-    """One change ``ensure_repository`` makes (or would make, in a plan)."""
+    """One change ``registry init`` makes (or would make, in a plan)."""
 
     repository: str
-    action: str  # "create", "set-immutable", "set-scan-on-push", "set-lifecycle-policy"
+    action: str  # "create", "set-immutable", "set-scan-on-push", "set-lifecycle-policy", …
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a registry guarantees; imagectl's behaviour follows from these, never from the kind's name."""
+
+    atomic_tag_create: bool  # creating an existing tag fails: a tag can be claimed in one write
+    retention_policy: bool  # the registry expires images itself (ECR lifecycle): old history lives in segments
+    batch_read: int  # manifests one read call returns (ECR batch_get_image: 100; a distribution GET: 1)
+    probe_fanout: int  # tags checked per round when looking for the newest history record
+    delete: bool  # gc can delete images
+    scanning: bool  # the registry scans images and reports findings
+
+
+class Claim(enum.Enum):
+    CLAIMED = "claimed"  # the tag is ours now
+    SAME = "same"  # the tag already held exactly this manifest (a re-run)
+    TAKEN = "taken"  # another writer has (or is getting) the tag
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    status: str  # COMPLETE, IN_PROGRESS, FAILED, UNSUPPORTED, NOT_FOUND
+    counts: dict[str, int] = field(default_factory=dict)  # severity → findings
+    link: str | None = None
     detail: str = ""
 
 
 class Registry(ABC):
     """A registry imagectl pushes to and keeps its records in."""
 
-    kind: str
+    kind: ClassVar[str]
 
-    def __init__(self, config: RegistryConfig) -> None:
+    def __init__(self, config: RegistryConfig, login: Login | None = None, timeouts: Timeouts | None = None) -> None:
         self.config = config
         self.name = config.name
         self.host = config.host
+        self.login = login
+        self.timeouts = timeouts or Timeouts()
 
     def reference(self, repository: str, tag: str | None = None, digest: str | None = None) -> str:
         ref = f"{self.host}/{repository}"
@@ -80,14 +137,26 @@ class Registry(ABC):
             ref += f"@{digest}"
         return ref
 
-    def credentials(self) -> tuple[str, str] | None:
-        """Username/password from the environment: per registry first, then the shared pair."""
-        specific = f"IMAGECTL_REGISTRY_{self.name.upper().replace('-', '_')}_"
-        for prefix in (specific, "IMAGECTL_REGISTRY_"):
-            user, password = os.environ.get(prefix + "USERNAME"), os.environ.get(prefix + "PASSWORD")
-            if user and password:
-                return user, password
+    # -- what it guarantees ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def capabilities(self, repository: str) -> Capabilities:
+        """What this registry guarantees for ``repository`` (ECR: depends on the repository's tag mutability)."""
+
+    @abstractmethod
+    def claim_marker(self, tag: str) -> str:
+        """The tag whose existence shows that ``tag`` was claimed (won or not): the history lookup probes these."""
+
+    @abstractmethod
+    def claim_tag(self, repository: str, tag: str, manifest: Manifest) -> Claim:
+        """Create ``tag`` for ``manifest`` unless any other writer has or gets it: of concurrent claimers at
+        most one gets CLAIMED. Raises RegistryError when the registry cannot give that guarantee right now."""
+
+    def retention_policy(self) -> dict[str, Any] | None:
+        """The retention policy the registry enforces itself, or None when it has none (gc is the only cleaner)."""
         return None
+
+    # -- repositories ----------------------------------------------------------------------------------------
 
     @abstractmethod
     def docker_auth(self) -> dict[str, str] | None:
@@ -95,16 +164,13 @@ class Registry(ABC):
 
     @abstractmethod
     def plan_repository(self, repository: str) -> list[RepositoryChange]:
-        """What ``ensure_repository`` would change; empty when the repository is as imagectl wants it."""
+        """What ``registry init`` would change; empty when the repository is as imagectl wants it."""
 
     @abstractmethod
     def apply_repository(self, changes: Iterable[RepositoryChange]) -> None:
         """Make the changes a plan listed."""
 
-    def ensure_repository(self, repository: str) -> list[RepositoryChange]:
-        changes = self.plan_repository(repository)
-        self.apply_repository(changes)
-        return changes
+    # -- reading ---------------------------------------------------------------------------------------------
 
     @abstractmethod
     def list_images(self, repository: str) -> list[RemoteImage]:
@@ -122,10 +188,23 @@ class Registry(ABC):
         return self.get_manifests(repository, [ref]).get(ref)
 
     @abstractmethod
+    def existing(self, repository: str, refs: list[str]) -> set[str]:
+        """Which of the given tags or digests exist, as cheaply as the API allows."""
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> bool:
+        """Tag ``manifest`` as ``tag``. True if written, False if the tag already held it.
+
+        Raises ConflictError if the tag exists with other content: tags are never moved."""
+
+    @abstractmethod
     def delete_manifest(self, repository: str, digest: str) -> None:
         """Delete a manifest (and so every tag on it)."""
 
-    # Blobs, for copying an image registry to registry without a Docker engine.
+    # -- blobs, for copying an image registry to registry and for artifacts ----------------------------------
+
     @abstractmethod
     def has_blob(self, repository: str, digest: str) -> bool: ...
 
@@ -136,8 +215,36 @@ class Registry(ABC):
     @abstractmethod
     def put_blob(self, repository: str, digest: str, size: int, stream: BinaryIO) -> None: ...
 
-    @abstractmethod
-    def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> bool:
-        """Tag ``manifest`` as ``tag``. True if written, False if the tag already held it.
+    def read_blob(self, repository: str, digest: str, limit: int = 8 << 20) -> bytes:
+        """A small blob's bytes, checked against its digest (records' layers, image configs)."""
+        stream = self.open_blob(repository, digest)
+        try:
+            data = stream.read(limit + 1)
+        finally:
+            stream.close()
+        if len(data) > limit:
+            raise RegistryError(f"blob {digest[:19]} in {repository} is larger than {limit} bytes", "it is not one imagectl wrote")
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise RegistryError(f"blob {digest[:19]} in {repository} does not match its digest", "the registry returned other content")
+        return data
 
-        Raises ConflictError if the tag exists with other content: tags are never moved."""
+    def put_small_blob(self, repository: str, data: bytes) -> dict[str, Any]:
+        """Upload ``data`` unless present; returns its descriptor (media type left to the caller)."""
+        import io
+
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if not self.has_blob(repository, digest):
+            self.put_blob(repository, digest, len(data), io.BytesIO(data))
+        return {"digest": digest, "size": len(data)}
+
+    def ensure_empty_blob(self, repository: str) -> None:
+        """The OCI empty blob ``{}`` that record artifacts use as config and layer (uploaded once per repository)."""
+        cache = self.__dict__.setdefault("_empty_blob_repos", set())
+        if repository not in cache:
+            self.put_small_blob(repository, EMPTY_BLOB)
+            cache.add(repository)
+
+    # -- scanning --------------------------------------------------------------------------------------------
+
+    def scan_findings(self, repository: str, digest: str) -> ScanReport:
+        return ScanReport("UNSUPPORTED", detail=f"registry '{self.name}' ({self.kind}) does not scan images")

@@ -1,47 +1,91 @@
-"""Amazon ECR through its API (boto3): repositories, authorization tokens, listing and manifests.
+"""Amazon ECR: its registry API (the data plane docker and crane use) plus its control-plane API (boto3).
 
-Everything imagectl reads from ECR goes through the control-plane API (describe_images, batch_get_image,
-put_image), so listing thousands of images is a handful of paged calls and no image data is downloaded.
-Tag immutability is enforced by ECR itself; imagectl creates repositories with it switched on.
+The split, and why:
+- Manifests, tags and blobs are written through the registry API, as ``docker push`` writes them
+  (``PutImage`` "is used by the Amazon ECR proxy and is not generally used by customers", API reference).
+  A tag on an IMMUTABLE repository is created atomically: ECR answers ``TAG_INVALID`` when it exists, even
+  for identical content, so every idempotent path reads the tag back and compares digests.
+- Reads of many manifests go through ``BatchGetImage`` (100 per call, the API's limit): finding the newest
+  history revision probes 99 tags per call (history.py), which the registry API would need 99 requests for.
+  Listings (``DescribeImages``: push times, sizes, every tag) and deletes (``BatchDeleteImage``), repository
+  settings, the lifecycle policy, authorization tokens and scan findings are control-plane only.
+In ECR both planes are one store; the test harness (tests/ecr_harness.py) is built the same way.
+
+Guarantees are checked, not assumed: before imagectl claims a tag (a history revision, a release version) it
+reads the repository's tag mutability. ``IMMUTABLE``, or ``IMMUTABLE_WITH_EXCLUSION`` whose filters spare
+imagectl's tags, is required; anything else is refused with the fix (``imagectl registry init``).
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import fnmatch
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
+import requests
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from imagectl.adapters.aws import client
-from imagectl.config import RegistryConfig
+from imagectl.config import RegistryConfig, Timeouts
+from imagectl.credentials import Login
 from imagectl.errors import ConflictError, RegistryError
-from imagectl.lifecycle import policy_text
-from imagectl.registries._base import MANIFEST_TYPES, Manifest, Registry, RemoteImage, RepositoryChange
+from imagectl.namespaces import RECORD_PREFIX, deployed_tag, history_tag, segment_tag
+from imagectl.registries._base import MANIFEST_TYPES, Capabilities, Claim, Manifest, Registry, RemoteImage, RepositoryChange, ScanReport
 from imagectl.registries.oci import OciRegistry
+from imagectl.retention import ecr_lifecycle_policy
+from imagectl.sanitize import visible
 
-BATCH_GET_LIMIT = 100  # batch_get_image takes at most 100 image ids
-PAGE_SIZE = 1000  # describe_images pages at most 1000
+BATCH_GET_LIMIT = 100  # BatchGetImage: imageIds has at most 100 members (API reference)
+PAGE_SIZE = 1000  # DescribeImages / ListImages: maxResults at most 1000 (API reference)
+# A sample of every tag namespace imagectl claims or relies on never moving: an exclusion filter that matches
+# any of them makes the repository unsafe for imagectl's records.
+_OWN_TAG_SAMPLES = (
+    history_tag("prd", 1),
+    history_tag("dev", 100),
+    segment_tag("prd", 1),
+    deployed_tag("prd", "sha256:" + "0" * 64),
+    "v1.0.0",
+    RECORD_PREFIX + "DATA-1-1",
+    "DATA-1234-57",
+    "ctx-0",
+)
+_PASS_THROUGH = {
+    "RepositoryNotFoundException",
+    "RepositoryAlreadyExistsException",
+    "ImageNotFoundException",
+    "LifecyclePolicyNotFoundException",
+    "ScanNotFoundException",
+    "ImageAlreadyExistsException",
+    "ImageTagAlreadyExistsException",
+}
+
+
+def _matches_filter(tag: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(tag, pattern.replace("[", "[[]").replace("?", "[?]"))
 
 
 class EcrRegistry(Registry):
     kind = "ecr"
 
-    def __init__(self, config: Any) -> None:
-        super().__init__(config)
+    def __init__(self, config: RegistryConfig, login: Login | None = None, timeouts: Timeouts | None = None) -> None:
+        super().__init__(config, login, timeouts)
         self._client: Any = None
-        self._data_plane: OciRegistry | None = None
+        self._data_plane: _EcrDataPlane | None = None
+        self._repositories: dict[str, dict[str, Any]] = {}
+        self._cache: dict[tuple[str, str], Manifest] = {}  # imagectl's own immutable tags, read this process
 
     @property
     def ecr(self) -> Any:
         if self._client is None:
-            self._client = client("ecr", self.config.region)
+            self._client = client("ecr", self.config.region, self.timeouts)
         return self._client
 
-    def _call(self, operation: str, **kwargs: Any) -> Any:
+    def _call(self, operation: str, expect: str | None = None, **kwargs: Any) -> Any:
+        """One control-plane call; ``expect`` names a key the answer must have (an endpoint answering a proxy's
+        HTML page parses as an empty answer)."""
         try:
-            return getattr(self.ecr, operation)(**kwargs)
+            response = getattr(self.ecr, operation)(**kwargs)
         except NoCredentialsError:
             raise RegistryError(
                 f"no AWS credentials for ECR registry '{self.name}'",
@@ -50,65 +94,157 @@ class EcrRegistry(Registry):
         except NoRegionError:
             raise RegistryError(f"no AWS region for ECR registry '{self.name}'", "set region in imagectl.toml") from None
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in {
-                "RepositoryNotFoundException",
-                "ImageNotFoundException",
-                "LifecyclePolicyNotFoundException",
-                "ImageAlreadyExistsException",
-                "ImageTagAlreadyExistsException",
-            }:
+            code = self._code(exc)
+            if code in _PASS_THROUGH:
                 raise
-            message = exc.response.get("Error", {}).get("Message", "")
-            hint = (
-                "the AWS identity needs ecr:* rights on the repository"
-                if code in {"AccessDeniedException", "AccessDenied"}
-                else "check the AWS account and region"
-            )
-            raise RegistryError(f"ECR {operation} failed for registry '{self.name}': {code}: {message}", hint) from None
+            message = visible(exc.response.get("Error", {}).get("Message", ""))[:300]
+            raise RegistryError(
+                f"ECR {operation} failed for registry '{self.name}': {code}: {message}", self._hint(code, message)
+            ) from None
         except BotoCoreError as exc:
             raise RegistryError(
-                f"cannot reach ECR for registry '{self.name}': {type(exc).__name__}", "check the network and the AWS endpoint"
+                f"ECR {operation} for registry '{self.name}' failed: {type(exc).__name__}",
+                "check the network and the ECR endpoint (AWS_ENDPOINT_URL_ECR)",
             ) from None
+        if not isinstance(response, dict) or (expect is not None and expect not in response):
+            raise RegistryError(
+                f"ECR {operation} for registry '{self.name}' gave an answer without {expect or 'a body'}",
+                "check that the ECR endpoint (AWS_ENDPOINT_URL_ECR, region) is ECR's API and not a proxy's page",
+            )
+        return response
+
+    @staticmethod
+    def _hint(code: str, message: str) -> str:
+        if code in {"AccessDeniedException", "AccessDenied"}:
+            return "the AWS identity needs ecr:* rights on the repository"
+        if code == "LimitExceededException":
+            return "an ECR service quota was reached (Service Quotas console, Amazon ECR); imagectl gc --env ENV frees images"
+        if code in {"ThrottlingException", "TooManyRequestsException"}:
+            return "ECR throttled the request after retries; try again in a minute"
+        return "check the AWS account and region"
 
     @staticmethod
     def _code(exc: ClientError) -> str:
-        return exc.response.get("Error", {}).get("Code", "")
+        return str(exc.response.get("Error", {}).get("Code", ""))
+
+    # -- what it guarantees ----------------------------------------------------------------------------------
+
+    def _describe(self, repository: str) -> dict[str, Any] | None:
+        if repository not in self._repositories:
+            try:
+                found = self._call("describe_repositories", "repositories", repositoryNames=[repository]).get("repositories") or []
+            except ClientError as exc:
+                if self._code(exc) != "RepositoryNotFoundException":
+                    raise
+                return None
+            if not found or not isinstance(found[0], dict):
+                return None
+            self._repositories[repository] = found[0]
+        return self._repositories[repository]
+
+    def _mutability_problem(self, repo: dict[str, Any]) -> str | None:
+        """Why the repository's settings let imagectl's tags move, or None when they cannot."""
+        mode = repo.get("imageTagMutability")
+        if mode == "IMMUTABLE":
+            return None
+        if mode == "IMMUTABLE_WITH_EXCLUSION":
+            filters = [f.get("filter", "") for f in repo.get("imageTagMutabilityExclusionFilters") or [] if isinstance(f, dict)]
+            bad = [f for f in filters if any(_matches_filter(tag, f) for tag in _OWN_TAG_SAMPLES)]
+            return f"its exclusion filter(s) {', '.join(bad)} make imagectl's tags mutable" if bad else None
+        return f"its tags are {mode or 'of unknown mutability'}"
+
+    def require_immutable(self, repository: str) -> None:
+        repo = self._describe(repository)
+        if repo is None:
+            raise RegistryError(
+                f"ECR repository {repository} does not exist in registry '{self.name}'", "create it: imagectl registry init --env ENV"
+            )
+        problem = self._mutability_problem(repo)
+        if problem:
+            raise RegistryError(
+                f"ECR repository {repository} cannot guarantee that imagectl's records are never overwritten: {problem}",
+                "make it immutable with: imagectl registry init --env ENV (nothing was written)",
+            )
+
+    def capabilities(self, repository: str) -> Capabilities:
+        repo = self._describe(repository)
+        atomic = repo is not None and self._mutability_problem(repo) is None
+        return Capabilities(
+            atomic_tag_create=atomic, retention_policy=True, batch_read=BATCH_GET_LIMIT, probe_fanout=100, delete=True, scanning=True
+        )
+
+    def claim_marker(self, tag: str) -> str:
+        return tag  # on an immutable repository the tag itself is the claim
+
+    def claim_tag(self, repository: str, tag: str, manifest: Manifest) -> Claim:
+        self.require_immutable(repository)
+        response = self.data_plane._put(repository, tag, manifest)
+        if response.status_code in (200, 201):
+            self._cache[(repository, tag)] = manifest
+            return Claim.CLAIMED
+        if self._tag_exists_error(response):
+            current = self.get_manifest(repository, tag)
+            return Claim.SAME if current is not None and current.digest == manifest.digest else Claim.TAKEN
+        raise self.data_plane._unexpected(response, f"writing {repository}:{tag}")
+
+    @staticmethod
+    def _tag_exists_error(response: requests.Response) -> bool:
+        # ECR's registry API answers TAG_INVALID ("… already exists … cannot be overwritten because the tag is
+        # immutable"), also when the content is identical.
+        return (
+            response.status_code == 400
+            and OciRegistry._error_code(response) in ("TAG_INVALID", "MANIFEST_INVALID")
+            and ("already exists" in response.text)
+        )
+
+    def retention_policy(self) -> dict[str, Any] | None:
+        return ecr_lifecycle_policy(self.config.retention)
+
+    # -- repositories ----------------------------------------------------------------------------------------
 
     def docker_auth(self) -> dict[str, str] | None:
-        data = self._call("get_authorization_token")["authorizationData"][0]
-        user, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
-        return {"username": user, "password": password, "serveraddress": f"https://{self.host}"}
+        data = (self._call("get_authorization_token", "authorizationData").get("authorizationData") or [{}])[0]
+        try:
+            user, password = base64.b64decode(data["authorizationToken"]).decode().split(":", 1)
+        except (KeyError, ValueError, UnicodeDecodeError, TypeError):
+            raise RegistryError(f"ECR gave registry '{self.name}' an unreadable authorization token", "check the ECR endpoint") from None
+        scheme = "http" if self.config.insecure else "https"
+        return {"username": user, "password": password, "serveraddress": f"{scheme}://{self.host}"}
 
     def plan_repository(self, repository: str) -> list[RepositoryChange]:
-        try:
-            repo = self._call("describe_repositories", repositoryNames=[repository])["repositories"][0]
-        except ClientError as exc:
-            if self._code(exc) != "RepositoryNotFoundException":
-                raise
+        self._repositories.pop(repository, None)
+        repo = self._describe(repository)
+        if repo is None:
             return [
                 RepositoryChange(repository, "create", "tag immutability on, scan on push"),
-                RepositoryChange(repository, "set-lifecycle-policy", "keep deployed images, expire old builds"),
+                RepositoryChange(repository, "set-lifecycle-policy", "keep deployed images and history, expire old builds"),
             ]
         changes = []
-        if repo.get("imageTagMutability") != "IMMUTABLE":
-            changes.append(RepositoryChange(repository, "set-immutable", f"was {repo.get('imageTagMutability')}"))
-        if not repo.get("imageScanningConfiguration", {}).get("scanOnPush"):
+        problem = self._mutability_problem(repo)
+        if problem:
+            changes.append(RepositoryChange(repository, "set-immutable", problem))
+        if not (repo.get("imageScanningConfiguration") or {}).get("scanOnPush"):
             changes.append(RepositoryChange(repository, "set-scan-on-push", "was off"))
-        wanted = json.loads(policy_text(self.config.lifecycle))
         try:
-            current = json.loads(self._call("get_lifecycle_policy", repositoryName=repository)["lifecyclePolicyText"])
+            text = self._call("get_lifecycle_policy", repositoryName=repository).get("lifecyclePolicyText") or "null"
+            import json
+
+            current = json.loads(text)
         except ClientError as exc:
             if self._code(exc) != "LifecyclePolicyNotFoundException":
                 raise
             current = None
-        if current != wanted:
+        except ValueError:
+            current = "unreadable"
+        if current != self.retention_policy():
             changes.append(
                 RepositoryChange(repository, "set-lifecycle-policy", "missing" if current is None else "differs from imagectl's")
             )
         return changes
 
     def apply_repository(self, changes: Iterable[RepositoryChange]) -> None:
+        import json
+
         for change in changes:
             if change.action == "create":
                 try:
@@ -122,23 +258,46 @@ class EcrRegistry(Registry):
                     if self._code(exc) != "RepositoryAlreadyExistsException":
                         raise
             elif change.action == "set-immutable":
-                self._call("put_image_tag_mutability", repositoryName=change.repository, imageTagMutability="IMMUTABLE")
+                self._set_immutable(change.repository)
             elif change.action == "set-scan-on-push":
                 self._call(
                     "put_image_scanning_configuration", repositoryName=change.repository, imageScanningConfiguration={"scanOnPush": True}
                 )
             elif change.action == "set-lifecycle-policy":
-                self._call("put_lifecycle_policy", repositoryName=change.repository, lifecyclePolicyText=policy_text(self.config.lifecycle))
+                self._call(
+                    "put_lifecycle_policy", repositoryName=change.repository, lifecyclePolicyText=json.dumps(self.retention_policy())
+                )
+            self._repositories.pop(change.repository, None)
+
+    def _set_immutable(self, repository: str) -> None:
+        """IMMUTABLE, keeping any exclusion filters that spare imagectl's tags (the team's own mutable tags)."""
+        repo = self._describe(repository) or {}
+        keep = [
+            f
+            for f in repo.get("imageTagMutabilityExclusionFilters") or []
+            if isinstance(f, dict) and not any(_matches_filter(t, f.get("filter", "")) for t in _OWN_TAG_SAMPLES)
+        ]
+        if keep:
+            self._call(
+                "put_image_tag_mutability",
+                repositoryName=repository,
+                imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+                imageTagMutabilityExclusionFilters=keep,
+            )
+        else:
+            self._call("put_image_tag_mutability", repositoryName=repository, imageTagMutability="IMMUTABLE")
+
+    # -- reading ---------------------------------------------------------------------------------------------
 
     def _pages(self, operation: str, repository: str) -> Iterator[dict[str, Any]]:
         """Every page of a paged listing of tagged images; nothing when the repository does not exist."""
         token = None
-        while True:
+        for _ in range(100_000):
             kwargs: dict[str, Any] = {"repositoryName": repository, "filter": {"tagStatus": "TAGGED"}, "maxResults": PAGE_SIZE}
             if token:
                 kwargs["nextToken"] = token
             try:
-                page = self._call(operation, **kwargs)
+                page = self._call(operation, "imageDetails" if operation == "describe_images" else "imageIds", **kwargs)
             except ClientError as exc:
                 if self._code(exc) == "RepositoryNotFoundException":
                     return
@@ -149,79 +308,108 @@ class EcrRegistry(Registry):
                 return
 
     def list_images(self, repository: str) -> list[RemoteImage]:
-        return [
-            RemoteImage(
-                digest=detail["imageDigest"],
-                tags=list(detail.get("imageTags", [])),
-                pushed_at=detail.get("imagePushedAt"),
-                size=detail.get("imageSizeInBytes"),
-            )
-            for page in self._pages("describe_images", repository)
-            for detail in page.get("imageDetails", [])
-        ]
+        images = []
+        for page in self._pages("describe_images", repository):
+            for detail in page.get("imageDetails") or []:
+                if isinstance(detail, dict) and isinstance(detail.get("imageDigest"), str):
+                    images.append(
+                        RemoteImage(
+                            digest=detail["imageDigest"],
+                            tags=[t for t in detail.get("imageTags") or [] if isinstance(t, str)],
+                            pushed_at=detail.get("imagePushedAt"),
+                            size=detail.get("imageSizeInBytes"),
+                        )
+                    )
+        return images
 
     def list_tags(self, repository: str) -> list[str]:
-        return [i["imageTag"] for page in self._pages("list_images", repository) for i in page.get("imageIds", []) if i.get("imageTag")]
+        return [
+            i["imageTag"]
+            for page in self._pages("list_images", repository)
+            for i in page.get("imageIds") or []
+            if isinstance(i, dict) and isinstance(i.get("imageTag"), str)
+        ]
 
     def get_manifests(self, repository: str, refs: list[str]) -> dict[str, Manifest]:
         found: dict[str, Manifest] = {}
-        for start in range(0, len(refs), BATCH_GET_LIMIT):
-            chunk = refs[start : start + BATCH_GET_LIMIT]
+        wanted = []
+        for ref in dict.fromkeys(refs):
+            cached = self._cache.get((repository, ref))
+            if cached is not None:
+                found[ref] = cached
+            else:
+                wanted.append(ref)
+        for start in range(0, len(wanted), BATCH_GET_LIMIT):
+            chunk = wanted[start : start + BATCH_GET_LIMIT]
             ids = [{"imageDigest": r} if r.startswith("sha256:") else {"imageTag": r} for r in chunk]
             try:
                 response = self._call(
-                    "batch_get_image",
-                    repositoryName=repository,
-                    imageIds=ids,
-                    acceptedMediaTypes=list(MANIFEST_TYPES),
+                    "batch_get_image", "images", repositoryName=repository, imageIds=ids, acceptedMediaTypes=list(MANIFEST_TYPES)
                 )
             except ClientError as exc:
                 if self._code(exc) == "RepositoryNotFoundException":
-                    return {}
+                    return found
                 raise
-            for image in response.get("images", []):
-                raw = image["imageManifest"].encode()
-                media_type = image.get("imageManifestMediaType") or json.loads(raw).get("mediaType")
-                # ECR's digest is the digest of the stored bytes; keep it rather than recomputing.
-                manifest = Manifest(raw, media_type, image["imageId"]["imageDigest"])
+            for image in response.get("images") or []:
+                try:
+                    raw = image["imageManifest"].encode()
+                    image_id = image["imageId"]
+                    manifest = Manifest(
+                        raw, image.get("imageManifestMediaType") or Manifest.from_bytes(raw).media_type, image_id["imageDigest"]
+                    )
+                except (KeyError, TypeError, AttributeError, ValueError):
+                    continue  # an unreadable entry is treated as missing; callers validate what they read
                 for ref in chunk:
-                    if ref in (image["imageId"].get("imageTag"), manifest.digest):
+                    if ref == image_id.get("imageTag") or ref == manifest.digest:
                         found[ref] = manifest
+                        if ref.startswith(("imagectl-", "v", "deployed-")):  # immutable: safe to remember
+                            self._cache[(repository, ref)] = manifest
         return found
 
+    def existing(self, repository: str, refs: list[str]) -> set[str]:
+        return set(self.get_manifests(repository, refs))
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> bool:
-        try:
-            kwargs: dict[str, Any] = {} if tag.startswith("sha256:") else {"imageTag": tag}  # by digest: untagged
-            self._call(
-                "put_image",
-                repositoryName=repository,
-                imageManifest=manifest.raw.decode(),
-                imageManifestMediaType=manifest.media_type,
-                imageDigest=manifest.digest,
-                **kwargs,
+        current = self.get_manifest(repository, tag)
+        if current is not None:
+            if current.digest == manifest.digest:
+                return False
+            raise ConflictError(
+                f"{self.reference(repository, tag)} already exists with digest {current.digest}",
+                "tags are never moved: use a new build number",
             )
-        except ClientError as exc:
-            if self._code(exc) not in ("ImageAlreadyExistsException", "ImageTagAlreadyExistsException"):
-                raise
-            # Decide by what the tag holds now rather than by the error code (ECR and its emulators differ there).
+        response = self.data_plane._put(repository, tag, manifest)
+        if response.status_code in (200, 201):
+            return True
+        if self._tag_exists_error(response):  # written meanwhile (or ECR refusing an identical re-put)
             current = self.get_manifest(repository, tag)
             if current is not None and current.digest == manifest.digest:
                 return False
             raise ConflictError(
-                f"{self.reference(repository, tag)} already exists with other content",
-                "tags are never moved: use a new build number",
-            ) from None
-        return True
+                f"{self.reference(repository, tag)} already exists with other content", "tags are never moved: use a new build number"
+            )
+        raise self.data_plane._unexpected(response, f"writing {repository}:{tag}")
 
     def delete_manifest(self, repository: str, digest: str) -> None:
-        self._call("batch_delete_image", repositoryName=repository, imageIds=[{"imageDigest": digest}])
+        response = self._call("batch_delete_image", repositoryName=repository, imageIds=[{"imageDigest": digest}])
+        failures = [f for f in response.get("failures") or [] if isinstance(f, dict) and f.get("failureCode") != "ImageNotFound"]
+        if failures:
+            raise RegistryError(
+                f"ECR refused to delete {repository}@{digest[:19]}: {visible(str(failures[0].get('failureReason')))[:200]}",
+                "check the AWS identity's ecr:BatchDeleteImage right",
+            )
 
-    # Blobs go through ECR's data plane, which speaks the OCI distribution API with the authorization token.
+    # -- blobs (registry API) --------------------------------------------------------------------------------
+
     @property
-    def data_plane(self) -> OciRegistry:
+    def data_plane(self) -> _EcrDataPlane:
         if self._data_plane is None:
             auth = self.docker_auth() or {}
-            self._data_plane = _EcrDataPlane(self.config, (auth.get("username", ""), auth.get("password", "")))
+            self._data_plane = _EcrDataPlane(
+                self.config, Login(auth.get("username", ""), auth.get("password", ""), "ECR token"), self.timeouts, self.name
+            )
         return self._data_plane
 
     def has_blob(self, repository: str, digest: str) -> bool:
@@ -233,11 +421,49 @@ class EcrRegistry(Registry):
     def put_blob(self, repository: str, digest: str, size: int, stream: BinaryIO) -> None:
         self.data_plane.put_blob(repository, digest, size, stream)
 
+    # -- scanning --------------------------------------------------------------------------------------------
+
+    def scan_findings(self, repository: str, digest: str) -> ScanReport:
+        repo = self._describe(repository) or {}
+        region = self.config.region
+        account = repo.get("registryId", "")
+        link = f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/{repository}/_/image/{digest}/details?region={region}"
+        try:
+            response = self._call("describe_image_scan_findings", repositoryName=repository, imageId={"imageDigest": digest}, maxResults=1)
+        except ClientError as exc:
+            if self._code(exc) == "ScanNotFoundException":
+                return ScanReport("NOT_FOUND", link=link, detail="no scan of this image (scan on push was off when it was pushed?)")
+            if self._code(exc) == "ImageNotFoundException":
+                return ScanReport("NOT_FOUND", link=link, detail="the image is not in this repository")
+            raise
+        status = str((response.get("imageScanStatus") or {}).get("status") or "UNKNOWN")
+        counts = (response.get("imageScanFindings") or {}).get("findingSeverityCounts") or {}
+        clean = {str(k).upper(): int(v) for k, v in counts.items() if isinstance(v, int)}
+        detail = str((response.get("imageScanStatus") or {}).get("description") or "")
+        return ScanReport(status, clean, link, visible(detail)[:200])
+
 
 class _EcrDataPlane(OciRegistry):
-    def __init__(self, config: RegistryConfig, creds: tuple[str, str]) -> None:
-        super().__init__(RegistryConfig(config.name, "oci", config.host, insecure=False))
-        self._creds = creds
+    """ECR's registry API: the distribution API with Basic auth ``AWS:<token>`` (GetAuthorizationToken)."""
 
-    def credentials(self) -> tuple[str, str] | None:
-        return self._creds
+    def __init__(self, config: RegistryConfig, login: Login, timeouts: Timeouts, name: str) -> None:
+        super().__init__(config, login, timeouts)
+        self.name = name
+
+    def _denied_hint(self, response: requests.Response) -> str:
+        text = response.text.lower()
+        if "tags per image" in text:
+            return "ECR allows at most 1,000 tags per image (not adjustable); imagectl adds none per build, so another tool tags this image"
+        if "images per repository" in text or "limit" in text:
+            return (
+                "the repository reached ECR's images-per-repository quota: run imagectl gc --env ENV, or raise the quota in Service Quotas"
+            )
+        return "the AWS identity needs ecr:PutImage, ecr:InitiateLayerUpload, ecr:UploadLayerPart and ecr:CompleteLayerUpload"
+
+    def _unexpected(self, response: requests.Response, what: str) -> RegistryError:
+        error = super()._unexpected(response, what)
+        if response.status_code == 429:
+            error.hint = "ECR kept throttling after retries; try again in a minute"
+        elif "limit" in response.text.lower() or "quota" in response.text.lower():
+            error.hint = self._denied_hint(response)
+        return error

@@ -13,6 +13,7 @@ import pytest
 
 from tests import stack
 from tests.conftest import git
+from tests.ecr_harness import EcrHarness, Limits
 
 PYTHON_STAND_IN = "imagectl-test/python:busybox"
 
@@ -96,12 +97,28 @@ def moto(stack_dir: Path) -> Iterator[stack.Server]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def ecr(stack_dir: Path, moto: stack.Server) -> Iterator[EcrHarness]:
+    """ECR as documented: moto's control plane and a real distribution registry behind the harness (tests/ecr_harness.py)."""
+    backing = stack.start_registry(stack_dir)
+    harness = EcrHarness(moto.url, backing.url)
+    yield harness
+    harness.close()
+    backing.stop()
+
+
 @pytest.fixture
-def aws_env(moto: stack.Server, monkeypatch: pytest.MonkeyPatch) -> str:
+def aws_env(ecr: EcrHarness, moto: stack.Server, monkeypatch: pytest.MonkeyPatch) -> EcrHarness:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", moto.url)
-    return moto.url
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", ecr.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETSMANAGER", moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.url)
+    saved = Limits(**vars(ecr.limits))
+    yield ecr
+    ecr.limits.__dict__.update(vars(saved))
 
 
 DEFAULT_ENVIRONMENTS = """
@@ -113,11 +130,19 @@ registry = "aws"
 """
 
 
-def project_toml(registry_host: str, *, repo_prefix: str, environments: str = DEFAULT_ENVIRONMENTS, extra: str = "") -> str:
+def project_toml(
+    registry_host: str,
+    *,
+    repo_prefix: str,
+    environments: str = DEFAULT_ENVIRONMENTS,
+    extra: str = "",
+    ecr_host: str = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com",
+) -> str:
+    default = 'default_environment = "dev"' if "[environments.dev]" in environments else ""
     return f"""
 [project]
 name = "demo"
-default_environment = "dev"
+{default}
 
 [jira]
 projects = ["DATA", "OPS"]
@@ -139,8 +164,9 @@ insecure = true
 
 [registries.aws]
 kind = "ecr"
-host = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com"
+host = "{ecr_host}"
 region = "ap-northeast-2"
+insecure = {"true" if ecr_host.startswith("127.") else "false"}
 {extra}
 {environments}"""
 
@@ -150,7 +176,11 @@ def make_project(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[...
     counter = iter(range(1000))
 
     def make(
-        registry_host: str, branch: str = "feature/DATA-1234-add-orders", environments: str = DEFAULT_ENVIRONMENTS, extra: str = ""
+        registry_host: str,
+        branch: str = "feature/DATA-1234-add-orders",
+        environments: str = DEFAULT_ENVIRONMENTS,
+        extra: str = "",
+        ecr_host: str = "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com",
     ) -> Path:
         root = tmp_path / f"dbt-{next(counter)}"
         (root / "images/base").mkdir(parents=True)
@@ -162,7 +192,9 @@ def make_project(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[...
         (root / "models/orders.sql").write_text("select 1 as id\n")
         # A unique repository prefix per test keeps tests independent on the shared session registry.
         prefix = "t" + request.node.name.lower().replace("[", "-").replace("]", "").replace("_", "-")[:40].strip("-")
-        (root / "imagectl.toml").write_text(project_toml(registry_host, repo_prefix=prefix, environments=environments, extra=extra))
+        (root / "imagectl.toml").write_text(
+            project_toml(registry_host, repo_prefix=prefix, environments=environments, extra=extra, ecr_host=ecr_host)
+        )
         git(root, "init", "-q", "-b", "main")
         git(root, "add", "-A")
         git(root, "commit", "-qm", "initial")

@@ -47,13 +47,27 @@ def test_second_build_reuses_base_and_rebuilds_build(imagectl, make_project, oci
     assert "base: reusing" in second.stderr and "inputs unchanged" in second.stderr
     assert "build: building" in second.stderr and "base: building" not in second.stderr
 
-    again = json.loads(imagectl("tags", "list", "--config", str(root / "imagectl.toml"), "-o", "json").stdout)
+    again = json.loads(imagectl("tags", "list", "--config", str(root / "imagectl.toml"), "-o", "json").stdout)["tags"]
     by_key = {(r["image"], r["tag"]): r for r in again}
-    assert by_key[("base", "DATA-1234-58")]["digest"] == images["base"]["digest"]  # same base, re-tagged
     assert by_key[("build", "DATA-1234-58")]["digest"] != images["build"]["digest"]
     assert [r["tag"] for r in again if r["image"] == "build"] == ["DATA-1234-58", "DATA-1234-57"]  # newest first
     assert set(registry_tags(oci_registry, f"{prefix(root)}/dbt-build")) >= {"DATA-1234-57", "DATA-1234-58"}
     assert "latest" not in registry_tags(oci_registry, f"{prefix(root)}/dbt-build")
+    # The reused base collects no tag per build (ECR allows 1,000 tags per image): it keeps its own build's tag
+    # and its context tag; which base DATA-1234-58 used is in that build's record.
+    base_tags = registry_tags(oci_registry, f"{prefix(root)}/dbt-base")
+    assert "DATA-1234-58" not in base_tags and "DATA-1234-57" in base_tags
+    used = json.loads(
+        imagectl("tags", "show", "DATA-1234-58", "--image", "base", "--config", str(root / "imagectl.toml"), "-o", "json").stdout
+    )
+    assert used["images"][0]["digest"] == images["base"]["digest"] and used["images"][0]["reused_from"] == "DATA-1234-57"
+    bases = json.loads(
+        imagectl("tags", "list", "--image", "base", "--jira", "DATA-1234", "--config", str(root / "imagectl.toml"), "-o", "json").stdout
+    )["tags"]
+    assert {(r["tag"], r["digest"]) for r in bases} == {
+        ("DATA-1234-58", images["base"]["digest"]),
+        ("DATA-1234-57", images["base"]["digest"]),
+    }
 
     # The build image is FROM the base by digest, and says so in its labels.
     labels = docker.from_env().images.get(by_key[("build", "DATA-1234-58")]["reference"].split("@")[0]).labels
@@ -67,7 +81,7 @@ def test_labels_read_back(imagectl, make_project, oci_registry):
     assert build(imagectl, root, "--build-number", "3").exit_code == 0
     shown = imagectl("tags", "show", "DATA-1234-3", "--config", str(root / "imagectl.toml"), "-o", "json")
     assert shown.exit_code == 0, shown.stderr
-    by_image = {i["image"]: i for i in json.loads(shown.stdout)}
+    by_image = {i["image"]: i for i in json.loads(shown.stdout)["images"]}
     base, image = by_image["base"], by_image["build"]
     for info in (base, image):
         assert info["git_sha"] == commit
@@ -132,7 +146,7 @@ def test_existing_tag_with_other_content_refused(imagectl, make_project, oci_reg
     commit_change(root, "models/orders.sql", "select 3 as id\n")
     clash = build(imagectl, root, "--build-number", "5")
     assert clash.exit_code == 5
-    assert "dbt-base:DATA-1234-5 already exists" in clash.stderr and "tags are never moved" in clash.stderr
+    assert "dbt-build:DATA-1234-5 already exists" in clash.stderr and "tags are never moved" in clash.stderr
     assert "building" not in clash.stderr  # refused before anything was built
     assert registry_tags(oci_registry, f"{prefix(root)}/dbt-build") == before
 
@@ -143,7 +157,7 @@ def test_dry_run_prints_plan_and_pushes_nothing(imagectl, make_project, oci_regi
     assert text.exit_code == 0, text.stderr
     lines = text.stdout.splitlines()
     assert lines[0].startswith("Plan for DATA-1234-8 (Jira DATA-1234 from branch feature/DATA-1234-add-orders (git); build 8; commit ")
-    assert lines[1] == f"Registry local (oci, {host(oci_registry)}), environment dev"
+    assert lines[1] == f"Registry local ({host(oci_registry)}), environment dev"
     assert lines[3].split() == [
         "base",
         "build",
@@ -207,14 +221,14 @@ def test_build_only_the_build_image_uses_existing_base(imagectl, make_project, o
     assert [i["image"] for i in json.loads(result.stdout)["images"]] == ["build"]
     info = json.loads(imagectl("tags", "show", "DATA-1234-21", "--config", str(root / "imagectl.toml"), "-o", "json").stdout)
     base = json.loads(imagectl("tags", "show", "DATA-1234-20", "--config", str(root / "imagectl.toml"), "-o", "json").stdout)
-    assert info[0]["base_digest"] == base[0]["digest"]
+    assert info["images"][0]["base_digest"] == base["images"][0]["digest"] and info["images"][0]["base_tag"] == "DATA-1234-20"
 
 
 def test_tags_list_filters_by_jira_with_stable_json(imagectl, make_project, oci_registry):
     root = make_project(host(oci_registry))
     assert build(imagectl, root, "--build-number", "1").exit_code == 0
     assert build(imagectl, root, "--build-number", "2", "--jira", "OPS-9").exit_code == 0
-    rows = json.loads(imagectl("tags", "list", "--config", str(root / "imagectl.toml"), "--jira", "OPS-9", "-o", "json").stdout)
+    rows = json.loads(imagectl("tags", "list", "--config", str(root / "imagectl.toml"), "--jira", "OPS-9", "-o", "json").stdout)["tags"]
     assert {(r["image"], r["tag"]) for r in rows} == {("base", "OPS-9-2"), ("build", "OPS-9-2")}
     for row in rows:
         assert {"tag", "image", "digest", "jira", "build_number", "git_sha", "pushed_at"} <= set(row)
@@ -238,4 +252,4 @@ def test_registry_credentials_from_environment_only(imagectl, make_project, auth
     assert password not in result.stdout + result.stderr
     assert not (tmp_path / "docker-config" / "config.json").exists()  # never written to the docker config
     listed = imagectl("tags", "list", "--config", str(root / "imagectl.toml"), "-o", "json", env=env)
-    assert len(json.loads(listed.stdout)) == 2
+    assert len(json.loads(listed.stdout)["tags"]) == 2

@@ -1,172 +1,381 @@
-"""imagectl against ECR's API served by moto_server (control plane only: moto has no image data plane)."""
+"""imagectl against ECR as documented: the harness (tests/ecr_harness.py) serves both of ECR's planes from one
+store — moto for repositories, mutability, lifecycle and tokens; a real distribution registry for manifests and
+blobs — and enforces ECR's rules: immutable tags (also for identical content), no empty layers, no zero-byte
+blobs, no media-type parameters, tags per image and images per repository."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import boto3
 import pytest
+import requests
 
-from imagectl.config import LifecycleConfig, RegistryConfig
+from imagectl.config import RegistryConfig
 from imagectl.errors import ConflictError
-from imagectl.lifecycle import lifecycle_policy
-from imagectl.records import make_record
-from imagectl.registries import Manifest
+from imagectl.registries._base import EMPTY_BLOB, Claim, Manifest
 from imagectl.registries.ecr import EcrRegistry
+from imagectl.retention import RetentionConfig, ecr_lifecycle_policy
+from tests import stack
+from tests.integration.airflow_helpers import get_variable
+from tests.integration.conftest import commit_change
+
+pytestmark = pytest.mark.usefixtures("python_stand_in")
+CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
 
 
 def ecr_client():
     return boto3.client("ecr", region_name="ap-northeast-2")
 
 
-def fake_image(seed: str) -> Manifest:
-    """A schema-2 manifest as docker would push it (moto stores manifests; it has no blobs to check)."""
-    layer = hashlib.sha256(seed.encode()).hexdigest()
-    return Manifest.from_bytes(
-        json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                "config": {
-                    "mediaType": "application/vnd.docker.container.image.v1+json",
-                    "size": 1000,
-                    "digest": "sha256:" + hashlib.sha256(b"cfg" + seed.encode()).hexdigest(),
-                },
-                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 2000, "digest": "sha256:" + layer}],
-            },
-            sort_keys=True,
-        ).encode()
-    )
+def repos_of(root: Path) -> tuple[str, str]:
+    lines = (root / "imagectl.toml").read_text().splitlines()
+    return next(x.split('"')[1] for x in lines if "dbt-base" in x), next(x.split('"')[1] for x in lines if "dbt-build" in x)
 
 
-def put(client, repository: str, tag: str, manifest: Manifest) -> None:
-    client.put_image(
-        repositoryName=repository,
-        imageManifest=manifest.raw.decode(),
-        imageTag=tag,
-        imageManifestMediaType=manifest.media_type,
-        imageDigest=manifest.digest,
-    )
+def ecr_project(make_project, ecr, airflow_url: str | None = None, variable: str = "img_ecr", extra_env: str = "") -> Path:
+    airflow = f"airflow_url = {json.dumps(airflow_url)}" if airflow_url else ""
+    env = f'\n[environments.ecr]\nregistry = "aws"\n{airflow}\nvariable = "{variable}"\n{extra_env}'
+    return make_project("127.0.0.1:1", environments=env, ecr_host=ecr.host)
 
 
-def test_registry_init_creates_immutable_repositories_with_lifecycle(imagectl, make_project, aws_env):
-    root = make_project("127.0.0.1:1")
-    config = str(root / "imagectl.toml")
-    repos = [line.split('"')[1] for line in (root / "imagectl.toml").read_text().splitlines() if "repository =" in line]
+def run(imagectl, root: Path, *args: str, env: dict[str, str] | None = None):
+    return imagectl(*args, "--config", str(root / "imagectl.toml"), env={**CREDS, **(env or {})})
+
+
+def registry(ecr) -> EcrRegistry:
+    return EcrRegistry(RegistryConfig("aws", "ecr", ecr.host, "ap-northeast-2", insecure=True))
+
+
+def test_registry_init_creates_immutable_repositories_with_the_retention_policy(imagectl, make_project, aws_env):
+    root = ecr_project(make_project, aws_env)
+    base, build = repos_of(root)
     client = ecr_client()
-
-    planned = imagectl("registry", "init", "--config", config, "--env", "ecr", "--dry-run", "-o", "json")
+    planned = run(imagectl, root, "registry", "init", "--dry-run", "-o", "json")
     assert planned.exit_code == 0, planned.stderr
     plan = json.loads(planned.stdout)
-    assert plan["applied"] is False
+    assert plan["applied"] is False and plan["retention_policy"] == ecr_lifecycle_policy(RetentionConfig())
     assert [(c["repository"], c["action"]) for c in plan["changes"]] == [
-        (repos[0], "create"),
-        (repos[0], "set-lifecycle-policy"),
-        (repos[1], "create"),
-        (repos[1], "set-lifecycle-policy"),
+        (base, "create"),
+        (base, "set-lifecycle-policy"),
+        (build, "create"),
+        (build, "set-lifecycle-policy"),
     ]
     with pytest.raises(client.exceptions.RepositoryNotFoundException):
-        client.describe_repositories(repositoryNames=[repos[0]])
+        client.describe_repositories(repositoryNames=[base])
 
-    done = imagectl("registry", "init", "--config", config, "--env", "ecr")
+    done = run(imagectl, root, "registry", "init")
     assert done.exit_code == 0, done.stderr
-    assert f"  done: create {repos[0]} (tag immutability on, scan on push)" in done.stdout
-    for repo in repos:
+    assert f"  done: create {base} (tag immutability on, scan on push)" in done.stdout
+    for repo in (base, build):
         described = client.describe_repositories(repositoryNames=[repo])["repositories"][0]
-        assert described["imageTagMutability"] == "IMMUTABLE"
-        assert described["imageScanningConfiguration"]["scanOnPush"] is True
-        policy = json.loads(client.get_lifecycle_policy(repositoryName=repo)["lifecyclePolicyText"])
-        assert policy == lifecycle_policy(LifecycleConfig())
+        assert described["imageTagMutability"] == "IMMUTABLE" and described["imageScanningConfiguration"]["scanOnPush"] is True
+        assert json.loads(client.get_lifecycle_policy(repositoryName=repo)["lifecyclePolicyText"]) == ecr_lifecycle_policy(
+            RetentionConfig()
+        )
+    assert "nothing to change" in run(imagectl, root, "registry", "init").stdout
 
-    again = imagectl("registry", "init", "--config", config, "--env", "ecr")
-    assert "nothing to change" in again.stdout
+    # Made mutable by hand, or given an exclusion filter that covers imagectl's tags: put right; a team's own filter stays.
+    client.put_image_tag_mutability(repositoryName=base, imageTagMutability="MUTABLE")
+    client.put_image_tag_mutability(
+        repositoryName=build,
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[
+            {"filter": "imagectl-*", "filterType": "WILDCARD"},
+            {"filter": "latest*", "filterType": "WILDCARD"},
+        ],
+    )
+    fixed = json.loads(run(imagectl, root, "registry", "init", "-o", "json").stdout)
+    assert [(c["repository"], c["action"]) for c in fixed["changes"]] == [(base, "set-immutable"), (build, "set-immutable")]
+    assert client.describe_repositories(repositoryNames=[base])["repositories"][0]["imageTagMutability"] == "IMMUTABLE"
+    after = client.describe_repositories(repositoryNames=[build])["repositories"][0]
+    assert after["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert [f["filter"] for f in after["imageTagMutabilityExclusionFilters"]] == ["latest*"]
 
-    # A repository someone made mutable by hand is put right.
-    client.put_image_tag_mutability(repositoryName=repos[0], imageTagMutability="MUTABLE")
-    fixed = json.loads(imagectl("registry", "init", "--config", config, "--env", "ecr", "-o", "json").stdout)
-    assert [c["action"] for c in fixed["changes"]] == ["set-immutable"]
-    assert client.describe_repositories(repositoryNames=[repos[0]])["repositories"][0]["imageTagMutability"] == "IMMUTABLE"
+
+def test_build_push_and_records_through_ecrs_rules(imagectl, make_project, aws_env):
+    root = ecr_project(make_project, aws_env)
+    result = run(imagectl, root, "build", "--build-number", "4", "-o", "json")
+    assert result.exit_code == 0, result.stderr
+    images = {i["image"]: i for i in json.loads(result.stdout)["images"]}
+    shown = json.loads(run(imagectl, root, "tags", "show", "DATA-1234-4", "-o", "json").stdout)["images"]
+    assert {i["image"] for i in shown} == {"base", "build"} and all(len(i["git_sha"]) == 40 for i in shown)
+    base, build = repos_of(root)
+    details = ecr_client().describe_images(repositoryName=build, imageIds=[{"imageTag": "imagectl-build-DATA-1234-4"}])["imageDetails"][0]
+    assert details["artifactMediaType"] == "application/vnd.imagectl.record.v2+json"
+    # A second build on unchanged inputs adds no tag to the base image.
+    commit_change(root, "models/orders.sql", "select 9 as id\n", "DATA-1234 change")
+    assert run(imagectl, root, "build", "--build-number", "5").exit_code == 0
+    base_tags = ecr_client().describe_images(repositoryName=base, imageIds=[{"imageDigest": images["base"]["digest"]}])["imageDetails"][0][
+        "imageTags"
+    ]
+    assert sorted(t for t in base_tags if not t.startswith("ctx-")) == ["DATA-1234-4"]
 
 
-def test_tags_are_never_moved_on_ecr(aws_env):
-    registry = EcrRegistry(RegistryConfig("aws", "ecr", "123456789012.dkr.ecr.ap-northeast-2.amazonaws.com", "ap-northeast-2"))
-    registry.ensure_repository("immut/dbt-build")
-    first, other = fake_image("one"), fake_image("two")
-    assert registry.put_manifest("immut/dbt-build", "DATA-1-1", first) is True
-    assert registry.put_manifest("immut/dbt-build", "DATA-1-1", first) is False  # same content: no-op
-    with pytest.raises(ConflictError) as info:
-        registry.put_manifest("immut/dbt-build", "DATA-1-1", other)
+def test_the_harness_enforces_ecrs_documented_rules(aws_env):
+    ecr = aws_env
+    ecr_client().create_repository(repositoryName="rules/x", imageTagMutability="IMMUTABLE")
+    reg = registry(ecr)
+    auth = reg.docker_auth()
+    http = requests.Session()
+    http.auth = (auth["username"], auth["password"])
+    assert requests.get(f"{ecr.url}/v2/", timeout=5).status_code == 401  # Basic AWS:<token> only
+    assert http.get(f"{ecr.url}/v2/", timeout=5).status_code == 200
+    start = http.post(f"{ecr.url}/v2/rules/x/blobs/uploads/", timeout=5)
+    empty = http.put(start.headers["Location"] + "&digest=sha256:" + hashlib.sha256(b"").hexdigest(), data=b"", timeout=5)
+    assert empty.status_code == 400 and empty.json()["errors"][0]["code"] == "BLOB_UPLOAD_INVALID"  # zero-byte blob
+    reg.ensure_empty_blob("rules/x")
+
+    def put(doc: dict, media: str = "application/vnd.oci.image.manifest.v1+json", tag: str = "t1"):
+        return http.put(f"{ecr.url}/v2/rules/x/manifests/{tag}", data=json.dumps(doc), headers={"Content-Type": media}, timeout=5)
+
+    empty_descriptor = {
+        "mediaType": "application/vnd.oci.empty.v1+json",
+        "digest": "sha256:" + hashlib.sha256(EMPTY_BLOB).hexdigest(),
+        "size": 2,
+    }
+    no_layers = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": empty_descriptor, "layers": []}
+    assert "at least 1 layer" in put(no_layers).json()["errors"][0]["message"]
+    parameter = {**no_layers, "layers": [empty_descriptor], "artifactType": "application/x+json;version=1", "subject": empty_descriptor}
+    assert put(parameter).status_code == 400
+    assert put(no_layers, media="application/vnd.oci.image.manifest.v1+json;charset=utf-8").status_code == 400
+    good = {**no_layers, "layers": [empty_descriptor], "artifactType": "application/vnd.test+json"}
+    assert put(good).status_code == 201
+    again = put(good)  # identical content to an existing immutable tag: refused too
+    assert again.status_code == 400 and again.json()["errors"][0]["code"] == "TAG_INVALID"
+    manifest = Manifest.from_bytes(json.dumps(good).encode())
+    assert reg.put_manifest("rules/x", "t1", manifest) is False  # imagectl's idempotent path expects exactly that
+    assert reg.claim_tag("rules/x", "t1", manifest) is Claim.SAME
+    other = Manifest.from_bytes(json.dumps({**good, "annotations": {"x": "y"}}).encode())
+    assert reg.claim_tag("rules/x", "t1", other) is Claim.TAKEN
+    with pytest.raises(ConflictError, match="already exists with digest") as info:
+        reg.put_manifest("rules/x", "t1", other)
     assert "tags are never moved" in info.value.one_line()
-    assert registry.get_manifest("immut/dbt-build", "DATA-1-1").digest == first.digest
 
 
-def test_tags_list_pages_through_2500_images(imagectl, make_project, aws_env):
-    root = make_project("127.0.0.1:1")
-    config = str(root / "imagectl.toml")
-    repo = next(line.split('"')[1] for line in (root / "imagectl.toml").read_text().splitlines() if "dbt-build" in line)
-    client = ecr_client()
-    client.create_repository(repositoryName=repo, imageTagMutability="IMMUTABLE")
-    total = 2500
+def test_history_refused_on_a_mutable_repository(imagectl, make_project, aws_env, airflow3):
+    root = ecr_project(make_project, aws_env, airflow3.url, "img_ecr_mutable")
+    _, build = repos_of(root)
+    assert run(imagectl, root, "build", "--build-number", "1").exit_code == 0
+    ecr_client().put_image_tag_mutability(repositoryName=build, imageTagMutability="MUTABLE")
+    result = run(imagectl, root, "deploy", "DATA-1234-1")
+    assert result.exit_code == 6, result.stderr
+    assert (
+        "cannot guarantee that imagectl's records are never overwritten" in result.stderr
+        and "imagectl registry init --env" in result.stderr
+    )
+    assert json.loads(run(imagectl, root, "history", "-o", "json").stdout)["revisions"] == []
+    assert get_variable(airflow3, "img_ecr_mutable") is None
+
+
+def test_deploy_rollback_history_and_quotas_on_ecr(imagectl, make_project, aws_env, airflow3):
+    ecr = aws_env
+    root = ecr_project(make_project, ecr, airflow3.url, "img_ecr_round")
+    base, build = repos_of(root)
+    for n in (1, 2, 3):
+        commit_change(root, "models/orders.sql", f"select {n} as id -- build {n}\n", f"DATA-1234 change {n}")
+        assert run(imagectl, root, "build", "--build-number", str(n), "--quiet").exit_code == 0
+    for n in (1, 2, 3):
+        assert run(imagectl, root, "deploy", f"DATA-1234-{n}").exit_code == 0
+    ecr.limits.throttle_puts = 2  # PutImage throttled twice: retried with backoff
+    rolled = json.loads(run(imagectl, root, "rollback", "--reason", "broke", "-o", "json").stdout)
+    assert rolled["revision"]["revision"] == 4 and rolled["revision"]["tag"] == "DATA-1234-2"
+    history = json.loads(run(imagectl, root, "history", "-o", "json").stdout)["revisions"]
+    assert [(h["revision"], h["tag"], h["current"]) for h in history] == [
+        (4, "DATA-1234-2", True),
+        (3, "DATA-1234-3", False),
+        (2, "DATA-1234-2", False),
+        (1, "DATA-1234-1", False),
+    ]
+    # The deployed tag is one per image and environment: DATA-1234-2 ran twice and has one.
+    tags = ecr_client().describe_images(repositoryName=build, imageIds=[{"imageTag": "DATA-1234-2"}])["imageDetails"][0]["imageTags"]
+    assert len([t for t in tags if t.startswith("deployed-ecr-")]) == 1
+
+    # Images per repository at a lowered quota: one line naming it, exit 6, nothing half-written.
+    count = len(ecr.repos[build].images)
+    ecr.limits.images_per_repository = count
+    full = run(imagectl, root, "deploy", "DATA-1234-1")
+    assert full.exit_code == 6 and "images per repository" in full.stderr and full.stderr.count("\n") == 1
+    assert json.loads(run(imagectl, root, "history", "-o", "json").stdout)["revisions"][0]["revision"] == 4
+    assert get_variable(airflow3, "img_ecr_round")["value"] == rolled["revision"]["reference"]
+    ecr.limits.images_per_repository = 10_000
+
+    # Tags per image at a lowered quota: builds on one base never add tags to it, so they keep working.
+    ecr.limits.tags_per_image = 3
+    for n in (4, 5, 6):
+        commit_change(root, "models/orders.sql", f"select {n} as id -- build {n}\n", f"DATA-1234 change {n}")
+        result = run(imagectl, root, "build", "--build-number", str(n), "--quiet")
+        assert result.exit_code == 0, result.stderr
+
+
+def test_tags_list_pages_through_more_than_a_page(imagectl, make_project, aws_env):
+    root = ecr_project(make_project, aws_env)
+    _, build = repos_of(root)
+    ecr_client().create_repository(repositoryName=build, imageTagMutability="IMMUTABLE")
+    reg = registry(aws_env)
+    config = reg.put_small_blob(build, b'{"architecture":"amd64","os":"linux"}')
+    layer = reg.put_small_blob(build, b"layer-bytes")
+    total = 1150
 
     def seed(i: int) -> None:
-        manifest = fake_image(f"img-{i}")
-        tag = f"DATA-{i % 10 + 1}-{i + 1}"
-        put(client, repo, tag, manifest)
-        if i % 100 == 0:  # some carry imagectl's build record
-            record = make_record(
-                manifest, {"org.opencontainers.image.revision": f"{i:040x}", "io.imagectl.pushed-at": "2026-01-01T00:00:00Z"}
-            )
-            put(client, repo, f"imagectl-build-{tag}", record)
+        doc = {
+            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", **config},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **layer}], "i": i,
+        }  # fmt: skip
+        reg.put_manifest(build, f"DATA-{i % 10 + 1}-{i + 1}", Manifest.from_bytes(json.dumps(doc).encode()))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(seed, range(total)))
-
-    everything = imagectl("tags", "list", "--config", config, "--env", "ecr", "--image", "build", "--limit", "5000", "-o", "json")
-    assert everything.exit_code == 0, everything.stderr
-    rows = json.loads(everything.stdout)
-    assert len(rows) == total  # more than two describe_images pages of 1000
-    assert len({r["digest"] for r in rows}) == total
-    assert not any(r["tag"].startswith("imagectl-") for r in rows)
-    times = [r["pushed_at"] for r in rows]
+    everything = json.loads(run(imagectl, root, "tags", "list", "--image", "build", "--limit", "5000", "-o", "json").stdout)["tags"]
+    assert len(everything) == total and len({r["digest"] for r in everything}) == total  # more than one DescribeImages page
+    times = [r["pushed_at"] for r in everything]
     assert times == sorted(times, reverse=True)
-    with_sha = {r["tag"]: r["git_sha"] for r in rows if r["git_sha"]}
-    assert len(with_sha) == total // 100 and with_sha["DATA-1-1"] == f"{0:040x}"
-
     one_ticket = json.loads(
-        imagectl(
-            "tags", "list", "--config", config, "--env", "ecr", "--image", "build", "--jira", "DATA-7", "--limit", "5000", "-o", "json"
-        ).stdout
-    )
+        run(imagectl, root, "tags", "list", "--image", "build", "--jira", "DATA-7", "--limit", "5000", "-o", "json").stdout
+    )["tags"]
     assert len(one_ticket) == total // 10 and {r["jira"] for r in one_ticket} == {"DATA-7"}
-    limited = imagectl("tags", "list", "--config", config, "--env", "ecr", "--image", "build", "--limit", "3")
+    aws_env.reset_stats()
+    limited = run(imagectl, root, "tags", "list", "--image", "build", "--limit", "3")
     assert len(limited.stdout.splitlines()) == 4
-
-    shown = json.loads(imagectl("tags", "show", "DATA-1-1", "--config", config, "--env", "ecr", "--image", "build", "-o", "json").stdout)
-    assert shown[0]["git_sha"] == f"{0:040x}" and shown[0]["other_tags"] == []
-
-
-def test_build_plan_against_ecr(imagectl, make_project, aws_env):
-    root = make_project("127.0.0.1:1")
-    result = imagectl("build", "--config", str(root / "imagectl.toml"), "--env", "ecr", "--build-number", "4", "--dry-run", "-o", "json")
-    assert result.exit_code == 0, result.stderr
-    plan = json.loads(result.stdout)
-    assert plan["registry_kind"] == "ecr"
-    assert [c["action"] for c in plan["repository_changes"]] == ["create", "set-lifecycle-policy"] * 2
-    assert [i["action"] for i in plan["images"]] == ["build", "build"]
-    assert plan["images"][0]["reference"].startswith("123456789012.dkr.ecr.ap-northeast-2.amazonaws.com/")
-    existing = {r["repositoryName"] for r in ecr_client().describe_repositories()["repositories"]}
-    assert not existing & {i["repository"] for i in plan["images"]}  # a dry run creates nothing
+    stats = aws_env.stats()
+    assert stats["api DescribeImages"] == 2 and stats["api BatchGetImage"] == 1  # records read only for the rows shown
 
 
-def test_missing_aws_credentials_is_one_clear_line(imagectl, make_project, moto, monkeypatch):
-    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", moto.url)
+def test_missing_aws_credentials_is_one_clear_line(imagectl, make_project, ecr, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", ecr.url)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    root = make_project("127.0.0.1:1")
-    result = imagectl("tags", "list", "--config", str(root / "imagectl.toml"), "--env", "ecr")
+    root = ecr_project(make_project, ecr)
+    result = run(imagectl, root, "tags", "list")
     assert result.exit_code == 6
-    assert result.stderr.startswith("error: no AWS credentials for ECR registry 'aws'")
-    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: no AWS credentials for ECR registry 'aws'") and result.stderr.count("\n") == 1
+
+
+def test_an_ecr_endpoint_answering_html_is_one_line(imagectl, make_project, monkeypatch):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Html(BaseHTTPRequestHandler):
+        def log_message(self, *a) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"<html><body>Proxy login</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Html)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        root = make_project("127.0.0.1:1", environments='\n[environments.ecr]\nregistry = "aws"\n')
+        result = run(imagectl, root, "tags", "list")
+        assert result.exit_code == 6 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    finally:
+        server.shutdown()
+
+
+def test_scan_gate_with_ecr_findings(imagectl, make_project, aws_env, airflow3, moto):
+    """Promotion into an environment with max_severity checks ECR's scan findings (moto's configurable results)."""
+    root = make_project(
+        "127.0.0.1:1",
+        ecr_host=aws_env.host,
+        environments=f"""
+[environments.dev]
+registry = "aws"
+airflow_url = "{airflow3.url}"
+variable = "img_scan_dev"
+[environments.prd]
+registry = "aws"
+airflow_url = "{airflow3.url}"
+variable = "img_scan_prd"
+release = true
+max_severity = "HIGH"
+scan_wait = 0
+""",
+    )
+    assert run(imagectl, root, "registry", "init", "--env", "dev").exit_code == 0
+    assert run(imagectl, root, "build", "--build-number", "1", "--env", "dev", "--quiet").exit_code == 0
+    deployed = json.loads(run(imagectl, root, "deploy", "DATA-1234-1", "--env", "dev", "-o", "json").stdout)
+    _, build = repos_of(root)
+    findings = {
+        "results": [
+            {
+                "registryId": "123456789012", "repositoryName": build, "imageId": {"imageDigest": deployed["revision"]["digest"]},
+                "imageScanStatus": {"status": "COMPLETE", "description": "done"},
+                "imageScanFindings": {"findingSeverityCounts": {"CRITICAL": 1, "HIGH": 3}, "findings": []},
+            }
+        ],
+        "region": "ap-northeast-2",
+    }  # fmt: skip
+    requests.post(f"{moto.url}/moto-api/static/ecr/scan-finding-results", json=findings, timeout=10).raise_for_status()
+    refused = run(imagectl, root, "promote", "DATA-1234-1", "--from", "dev", "--to", "prd", "--yes")
+    assert refused.exit_code == 15 and "1 CRITICAL finding(s), above prd's max_severity HIGH" in refused.stderr
+    assert "console.aws.amazon.com/ecr/repositories/private/" in refused.stderr
+    forced = json.loads(
+        run(
+            imagectl,
+            root,
+            "promote",
+            "DATA-1234-1",
+            "--from",
+            "dev",
+            "--to",
+            "prd",
+            "--yes",
+            "--force",
+            "--reason",
+            "accepted INC-9",
+            "-o",
+            "json",
+        ).stdout
+    )
+    assert forced["revision"]["forced"].startswith("scan gate: the image has 1 CRITICAL")
+
+
+def test_sixteen_concurrent_deploys_through_the_harness(imagectl, make_project, aws_env, airflow3):
+    """16 deploy processes × 2 rounds on ECR (the 16 × 20 run is in test_concurrency.py): 0 lost, 0 duplicated."""
+    root = ecr_project(make_project, aws_env, airflow3.url, "img_ecr_concurrent")
+    _, build = repos_of(root)
+    ecr_client().create_repository(repositoryName=build, imageTagMutability="IMMUTABLE")
+    reg = registry(aws_env)
+    config = reg.put_small_blob(build, b'{"os":"linux"}')
+    tags = [f"DATA-77-{n}" for n in range(1, 17)]
+    for n, tag in enumerate(tags):
+        doc = {
+            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "config": {"mediaType": "application/vnd.docker.container.image.v1+json", **config},
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **reg.put_small_blob(build, f"l{n}".encode())}],
+        }  # fmt: skip
+        reg.put_manifest(build, tag, Manifest.from_bytes(json.dumps(doc).encode()))
+    env = {**os.environ, **CREDS}
+    seen = []
+    for _ in range(2):
+        procs = [
+            subprocess.Popen([sys.executable, "-m", "imagectl", "deploy", tag, "--env", "ecr", "--config", str(root / "imagectl.toml"),
+                              "-o", "json"],
+                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for tag in tags
+        ]  # fmt: skip
+        outputs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1] for o in outputs]
+        seen += [json.loads(o[0])["revision"] for o in outputs if json.loads(o[0])["state"] == "new"]
+    history = json.loads(run(imagectl, root, "history", "--limit", "100", "-o", "json").stdout)["revisions"]
+    numbers = [h["revision"] for h in history]
+    assert len(numbers) == len(set(numbers)) == len(seen)  # 0 duplicated
+    assert {(r["revision"], r["digest"]) for r in seen} <= {(h["revision"], h["digest"]) for h in history}  # 0 lost
+    assert get_variable(airflow3, "img_ecr_concurrent")["value"] == history[0]["reference"]

@@ -272,8 +272,8 @@ def test_ci_dry_run_prints_every_decision(pipeline):
     assert lines[-1] == "Nothing was built, pushed, deployed or triggered (--dry-run)."
     other = {**env, "bamboo_planRepository_branchName": "experiment/DATA-9-x"}
     plan = json.loads(run_cli("ci", "--config", pipeline.config, "--dry-run", "-o", "json", env=other).stdout)
-    assert plan["environment"] is None and [s["step"] for s in plan["steps"]] == ["build", "deploy"]
-    assert plan["steps"][1]["decision"].startswith("skipped: branch experiment/DATA-9-x maps to no environment")
+    assert plan["kind"] == "ci-plan" and plan["environment"] is None and [s["step"] for s in plan["steps"]] == ["build", "stop"]
+    assert plan["steps"][1]["decision"].startswith("no deploy: branch experiment/DATA-9-x maps to no environment")
 
 
 def test_ci_on_main_promotes_what_dev_ran_from_the_same_commit(pipeline, prd_registry):
@@ -287,7 +287,8 @@ def test_ci_on_main_promotes_what_dev_ran_from_the_same_commit(pipeline, prd_reg
     dry = run_cli("ci", "--config", pipeline.config, "--dry-run", "-o", "json", env=env)
     assert dry.exit_code == 0, dry.stderr
     plan = json.loads(dry.stdout)
-    assert (plan["environment"], plan["promote_from"], plan["promote_tag"]) == ("prd", "dev", dev_tag)
+    promote = next(s for s in plan["steps"] if s["step"] == "promote")
+    assert (plan["environment"], promote["from_environment"], promote["tag"]) == ("prd", "dev", dev_tag)
     assert plan["steps"][0]["decision"].startswith(f"skipped: dev ran {dev_tag}, built from this commit")
     refused = run_cli("ci", "--config", pipeline.config, env=env)
     assert refused.exit_code == 2 and "prd requires confirmation" in refused.stderr  # Bamboo passes --yes on main

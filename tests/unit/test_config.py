@@ -76,11 +76,10 @@ def test_missing_file_says_how_to_fix(tmp_path):
     "change, message",
     [
         (lambda t: t.replace('kind = "ecr"', 'kind = "gcr"'), "'registries.dev.kind' must be one of ecr, oci"),
-        (lambda t: t.replace('region = "ap-northeast-2"\n', ""), "'registries.dev.region' is required"),
+        (lambda t: t.replace('region = "ap-northeast-2"\n', ""), "'registries.dev.region' is missing"),
         (lambda t: t.replace('repository = "dbt-base"\n', ""), "'images.base.repository' is missing"),
         (lambda t: t.replace('registry = "dev"', 'registry = "nope"'), "'environments.dev.registry' names 'nope'"),
         (lambda t: t.replace("[jira]", "[jira]\ntypo = 1"), "'jira.typo' is not a known key"),
-        (lambda t: t.replace('context = "images/base"', 'context = "images/missing"'), "'images.base.context' points to"),
         (lambda t: t.replace('repository = "dbt-build"', 'repository = "dbt-base"'), "must differ"),
         (lambda t: t.replace("insecure = true", 'insecure = "yes"'), "'registries.local.insecure' must be true or false"),
         (lambda t: t.replace('default_environment = "dev"', 'default_environment = "qa"'), "'project.default_environment' names 'qa'"),
@@ -94,3 +93,89 @@ def test_bad_config_names_key_and_file(tmp_path, change, message):
     assert message in info.value.one_line()
     assert str(path) in info.value.one_line()
     assert "\n" not in info.value.one_line()
+
+
+def test_build_paths_are_checked_only_by_commands_that_build(tmp_path):
+    """An on-call laptop has imagectl.toml but not the dbt repository: loading works, building says what is missing."""
+    path = tmp_path / "imagectl.toml"
+    path.write_text(VALID)
+    config = load_config(path)
+    with pytest.raises(ConfigError, match="'images.base.context' points to .* which is not a directory"):
+        config.images["base"].check_build_paths()
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda t: t.replace('host = "127.0.0.1:5000"', 'host = "user:pass@127.0.0.1:5000"'),
+            "'registries.local.host' must be host[:port] only",
+        ),
+        (
+            lambda t: t.replace('host = "127.0.0.1:5000"', 'host = "https://127.0.0.1:5000"'),
+            "'registries.local.host' must be host[:port] only",
+        ),
+        (
+            lambda t: t.replace('host = "127.0.0.1:5000"', 'host = "127.0.0.1:5000/path"'),
+            "'registries.local.host' must be host[:port] only",
+        ),
+        (lambda t: t + '\n[ci]\nbranches = { dev = ["dev"] }\n', "'ci.branches' must be a table of environment names"),
+        (lambda t: t.replace("[environments.prd]", "[environments." + "p" * 115 + "]"), "name must be 1-32 lower-case"),
+        (
+            lambda t: t.replace('registry = "local"', 'registry = "local"\nvariable_store = "vault"'),
+            "'environments.prd.variable_store' must be one of",
+        ),
+        (
+            lambda t: t.replace('registry = "local"', 'registry = "local"\nvariables_prefix = "x"'),
+            'does not apply to variable_store = "airflow"',
+        ),
+        (
+            lambda t: t.replace('registry = "local"', 'registry = "local"\nairflow_url = "http://u:p@airflow:8080"'),
+            "must not contain credentials",
+        ),
+        (
+            lambda t: t.replace('registry = "local"', 'registry = "local"\nmax_severity = "SEVERE"'),
+            "'environments.prd.max_severity' must be one of",
+        ),
+        (lambda t: t.replace('registry = "local"', 'registry = "local"\nnotify = ["ops"]'), "names 'ops', which is not under [webhooks]"),
+        (
+            lambda t: t.replace('registry = "local"', 'registry = "local"\nvariable = "../x"'),
+            "'environments.prd.variable' must be a Variable key",
+        ),
+        (lambda t: t + "\n[timeouts]\nread = 0\n", "'timeouts.read' must be a number"),
+    ],
+)
+def test_hostile_config_values_name_the_key(tmp_path, change, message):
+    path = tmp_path / "imagectl.toml"
+    path.write_text(change(VALID))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert message in info.value.one_line()
+
+
+def test_non_utf8_config_is_one_config_error(tmp_path):
+    path = tmp_path / "imagectl.toml"
+    path.write_bytes(VALID.encode() + b"\n# \xff\xfe\n")
+    with pytest.raises(ConfigError, match="is not UTF-8"):
+        load_config(path)
+
+
+def test_stores_and_single_environment_default(tmp_path):
+    text = VALID.replace('default_environment = "dev"\n', "").replace(
+        '[environments.dev]\nregistry = "dev"\n',
+        '[environments.dev]\nregistry = "dev"\nvariable_store = "secretsmanager"\nstore_region = "eu-west-1"\n',
+    )
+    path = tmp_path / "imagectl.toml"
+    path.write_text(text)
+    config = load_config(path)
+    dev = config.environments["dev"]
+    assert (dev.variable_store, dev.variables_prefix, dev.variables_sep, dev.store_region) == (
+        "secretsmanager",
+        "airflow/variables",
+        "/",
+        "eu-west-1",
+    )
+    assert config.default_environment is None  # two environments: no guess
+    single = text.split("[environments.prd]")[0]
+    path.write_text(single)
+    assert load_config(path).default_environment == "dev"

@@ -1,0 +1,79 @@
+"""What a deploy needs from the Airflow side of an environment, as two small interfaces.
+
+- ``ImageVariable``: the Variable the dbt DAG renders its image from, wherever the deployment reads it (the
+  metadata database through the REST API, or a secrets backend): read it, write it, say where it is, and say
+  what could stop tasks from seeing a write (shadowing by a secrets backend, caches).
+- ``Runs``: trigger and follow a DAG run, and read the image a run's task actually rendered.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    value: str
+    description: str | None = None
+
+
+@dataclass
+class Reach:
+    """What imagectl found out about whether tasks will see a write of the image Variable."""
+
+    verified: list[str] = field(default_factory=list)  # checks that passed
+    unverified: list[str] = field(default_factory=list)  # what could not be checked, and why
+    delay: str | None = None  # when tasks will see it, if not at once
+
+    def notes(self) -> list[str]:
+        return [*self.unverified, *([self.delay] if self.delay else [])]
+
+
+class ImageVariable(ABC):
+    """Where the dbt DAG reads its image from."""
+
+    key: str
+
+    @abstractmethod
+    def location(self) -> str:
+        """Where the value lives, for people: 'Airflow Variable dbt_image (REST /api/v2)', a secret name, …"""
+
+    @abstractmethod
+    def read(self) -> StoredValue | None:
+        """The stored value (None when it does not exist)."""
+
+    @abstractmethod
+    def write(self, value: str, description: str, facts: dict[str, str], create: bool) -> None:
+        """Store ``value``; ``facts`` (revision, tag, actor, …) go where the store keeps metadata. A store that
+        would have to create the value refuses unless ``create`` (the REST Variable is always created)."""
+
+    def reach(self) -> Reach:
+        """Check, where possible, that tasks read this value (and raise when they certainly do not)."""
+        return Reach()
+
+
+class Runs(ABC):
+    """DAG runs of the environment's Airflow."""
+
+    base_url: str
+
+    @abstractmethod
+    def dag(self, dag_id: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def trigger(self, dag_id: str, run_id: str | None, conf: dict[str, Any]) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def latest_run(self, dag_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def rendered_image(self, dag_id: str, run_id: str, task_id: str) -> str | None:
+        """The ``image`` field the task rendered in that run (None before it rendered)."""
+
+    @abstractmethod
+    def run_url(self, dag_id: str, run_id: str) -> str: ...

@@ -1,0 +1,210 @@
+"""``imagectl diff [A] [B] --env ENV``: what changes between two images of an environment — by default what a
+rollback would undo (the current image vs the rollback target).
+
+A and B are revisions or tags. Each image's commit comes from its revision record, its build record, or its
+labels. Inside the dbt repository (gitpython) the summary lists the commits between the two, the Jira keys in
+them and the dbt files changed under the project path; outside it, the two images' labels alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imagectl import labels as L
+from imagectl.commands.deploy import HISTORY_WINDOW
+from imagectl.config import Config
+from imagectl.credentials import Credentials
+from imagectl.environment import Environment
+from imagectl.errors import GitError, NotFoundError
+from imagectl.render import Result, v
+from imagectl.tag_registry import build_commit
+from imagectl.tagging import find_jira_keys, parse_build_tag
+
+
+@dataclass
+class Side:
+    label: str  # "revision 12", "tag DATA-1-2"
+    tag: str
+    digest: str
+    git_sha: str | None
+    jira: str | None
+
+    def json(self) -> dict[str, Any]:
+        return {"label": self.label, "tag": self.tag, "digest": self.digest, "git_sha": self.git_sha, "jira": self.jira}
+
+
+@dataclass
+class Diff(Result):
+    kind = "diff"
+
+    environment: str
+    a: Side  # from (the current image, for a rollback)
+    b: Side  # to
+    in_repository: bool = False
+    commits_removed: list[dict[str, str]] = field(default_factory=list)  # in A, not in B: what going to B undoes
+    commits_added: list[dict[str, str]] = field(default_factory=list)  # in B, not in A
+    jira_keys: list[str] = field(default_factory=list)
+    dbt_files: list[str] = field(default_factory=list)
+    note: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "from": self.a.json(),
+            "to": self.b.json(),
+            "in_repository": self.in_repository,
+            "commits_removed": self.commits_removed,
+            "commits_added": self.commits_added,
+            "jira_keys": self.jira_keys,
+            "dbt_files": self.dbt_files,
+            "note": self.note,
+        }
+
+    def text(self) -> str:
+        def side(s: Side) -> str:
+            return f"{s.label}: {v(s.tag)} ({s.digest[:19]}, commit {(s.git_sha or '?')[:12]})"
+
+        lines = [f"from {side(self.a)}", f"to   {side(self.b)}"]
+        if self.note:
+            lines.append(v(self.note))
+        if self.in_repository:
+            if self.commits_removed:
+                lines.append(f"commits undone ({len(self.commits_removed)}):")
+                lines += [f"  {c['sha'][:12]} {v(c['subject'])[:100]}" for c in self.commits_removed[:30]]
+                if len(self.commits_removed) > 30:
+                    lines.append(f"  … and {len(self.commits_removed) - 30} more")
+            if self.commits_added:
+                lines.append(f"commits added ({len(self.commits_added)}):")
+                lines += [f"  {c['sha'][:12]} {v(c['subject'])[:100]}" for c in self.commits_added[:30]]
+            if not self.commits_removed and not self.commits_added:
+                lines.append("no commits between them (same commit)")
+            lines.append(f"Jira keys: {', '.join(self.jira_keys) or '-'}")
+            lines.append(f"dbt files changed: {len(self.dbt_files)}")
+            lines += [f"  {v(f)}" for f in self.dbt_files[:40]]
+        return "\n".join(lines)
+
+
+def _repo(config: Config) -> Any:
+    from imagectl.adapters.git_repo import GitRepo
+
+    try:
+        return GitRepo(config.root)
+    except GitError:
+        return None
+
+
+def diff_images(
+    config: Config,
+    env: Environment,
+    a_tag: str,
+    a_digest: str,
+    a_sha: str | None,
+    b_tag: str,
+    b_digest: str,
+    b_sha: str | None,
+    a_label: str,
+    b_label: str,
+) -> Diff:
+    a_sha = a_sha or build_commit(env.registry, env.repository, a_tag, a_digest) or _label_commit(env, a_digest)
+    b_sha = b_sha or build_commit(env.registry, env.repository, b_tag, b_digest) or _label_commit(env, b_digest)
+    a = Side(a_label, a_tag, a_digest, a_sha, (p.jira if (p := parse_build_tag(a_tag)) else None))
+    b = Side(b_label, b_tag, b_digest, b_sha, (p.jira if (p := parse_build_tag(b_tag)) else None))
+    diff = Diff(env.name, a, b)
+    if not a_sha or not b_sha:
+        diff.note = "the commit of one image is unknown (no record or label): labels only"
+        return diff
+    repo = _repo(config)
+    if repo is None:
+        diff.note = "not inside the dbt repository: labels only (run imagectl diff from a checkout for commits and files)"
+        return diff
+    missing = [s for s in (a_sha, b_sha) if not repo.has_commit(s)]
+    if missing:
+        diff.note = f"commit {missing[0][:12]} is not in this checkout (git fetch): labels only"
+        return diff
+    removed = repo.commits_between(b_sha, a_sha)
+    added = repo.commits_between(a_sha, b_sha)
+    diff.in_repository = True
+    diff.commits_removed = [{"sha": c.sha, "subject": c.subject, "author": c.author, "time": c.time} for c in removed]
+    diff.commits_added = [{"sha": c.sha, "subject": c.subject, "author": c.author, "time": c.time} for c in added]
+    keys: list[str] = []
+    for commit in removed + added:
+        for key in find_jira_keys(commit.subject, config.jira_projects):
+            if key not in keys:
+                keys.append(key)
+    diff.jira_keys = keys
+    project = (
+        str((config.root / config.dbt_project_path).resolve().relative_to(repo.root.resolve()))
+        if _inside(config.root / config.dbt_project_path, repo.root)
+        else "."
+    )
+    diff.dbt_files = repo.changed_files(a_sha, b_sha, "" if project == "." else project)
+    return diff
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def _label_commit(env: Environment, digest: str) -> str | None:
+    """The revision label from the image's config blob (images built outside imagectl's records)."""
+    manifest = env.image(digest)
+    if manifest is None:
+        return None
+    config_digest = (manifest.doc.get("config") or {}).get("digest")
+    if not isinstance(config_digest, str):
+        return None
+    try:
+        config = json.loads(env.registry.read_blob(env.repository, config_digest, limit=4 << 20))
+    except Exception:  # noqa: BLE001 - labels are a fallback only
+        return None
+    labels = ((config.get("config") or {}).get("Labels") or {}) if isinstance(config, dict) else {}
+    value = labels.get(L.REVISION) if isinstance(labels, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _side(env: Environment, ref: str, history: list[Any]) -> tuple[str, str, str | None, str]:
+    if ref.isdigit():
+        number = int(ref)
+        found = next((r for r in history if r.revision == number), None) or env.history.get(number)
+        if found is None:
+            raise NotFoundError(f"{env.name} has no revision {number}", f"see imagectl history --env {env.name}")
+        return found.tag, found.digest, found.git_sha, f"revision {number}"
+    manifest = env.image(ref)
+    if manifest is None:
+        raise NotFoundError(
+            f"{ref} does not exist in {env.name}'s registry '{env.registry.name}'", f"see imagectl tags list --env {env.name}"
+        )
+    return ref, manifest.digest, None, f"tag {ref}"
+
+
+def diff(config: Config, credentials: Credentials, environment: str, a: str | None, b: str | None, env: Environment | None = None) -> Diff:
+    env = env or Environment(config, environment, credentials)
+    history = env.history.newest(HISTORY_WINDOW)
+    if a is None or b is None:
+        if not history:
+            raise NotFoundError(f"{environment} has no history to compare", "name two tags: imagectl diff TAG_A TAG_B --env ENV")
+        from imagectl.commands.rollback import rollback_target
+
+        current = history[0]
+        a_tag, a_digest, a_sha, a_label = (
+            (current.tag, current.digest, current.git_sha, f"revision {current.revision} (current)")
+            if a is None
+            else _side(env, a, history)
+        )
+        if b is None:
+            b_tag, b_digest, how = rollback_target(env, history, None, current.reference)
+            b_sha = next((r.git_sha for r in history if r.digest == b_digest and r.git_sha), None)
+            b_label = f"{how} (rollback target)"
+        else:
+            b_tag, b_digest, b_sha, b_label = _side(env, b, history)
+    else:
+        a_tag, a_digest, a_sha, a_label = _side(env, a, history)
+        b_tag, b_digest, b_sha, b_label = _side(env, b, history)
+    return diff_images(config, env, a_tag, a_digest, a_sha, b_tag, b_digest, b_sha, a_label, b_label)

@@ -1,0 +1,238 @@
+"""``imagectl gc --env ENV [--yes]``: delete what the retention rules expire, on any registry.
+
+The decisions come from retention.py — the same rules as the ECR lifecycle policy, so the two cannot disagree —
+plus protections no policy can express. Never deleted: what any environment's Variable points at, the images
+of every environment's recent revisions, any image with a ``deployed-`` tag or a release version, history
+records, segments and claim registers, and the base of any kept build image. Without ``--yes`` it only shows
+what it would delete and why (per image: the rule). With ``--yes`` it checks each image again just before
+deleting it (a concurrent deploy may have started using it) and keeps it if anything now refers to it.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from imagectl import labels as L
+from imagectl import namespaces as ns
+from imagectl.config import Config
+from imagectl.credentials import Credentials
+from imagectl.environment import Environment
+from imagectl.errors import ImagectlError
+from imagectl.records import InvalidRecord, read_record
+from imagectl.registries._base import Manifest, Registry
+from imagectl.render import Result, iso, parse_iso, short_digest, table, v
+from imagectl.report import warn
+from imagectl.retention import Decision, Entry, decide
+
+RECENT = 50  # revisions per environment whose images are always kept
+
+
+@dataclass
+class GcItem:
+    repository: str
+    digest: str
+    tags: list[str]
+    keep: bool
+    rule: str
+    pushed_at: datetime | None = None
+    deleted: bool = False
+    note: str | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "repository": self.repository,
+            "digest": self.digest,
+            "tags": self.tags,
+            "keep": self.keep,
+            "rule": self.rule,
+            "pushed_at": iso(self.pushed_at),
+            "deleted": self.deleted,
+            "note": self.note,
+        }
+
+
+@dataclass
+class GcResult(Result):
+    kind = "gc"
+
+    environment: str
+    registry: str
+    applied: bool
+    items: list[GcItem] = field(default_factory=list)
+
+    @property
+    def to_delete(self) -> list[GcItem]:
+        return [i for i in self.items if not i.keep]
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "environment": self.environment,
+            "registry": self.registry,
+            "applied": self.applied,
+            "kept": sum(1 for i in self.items if i.keep),
+            "expired": len(self.to_delete),
+            "deleted": sum(1 for i in self.items if i.deleted),
+            "images": [i.json() for i in self.items],
+        }
+
+    def text(self) -> str:
+        doomed = self.to_delete
+        lines = [f"gc of registry {self.registry} ({self.environment}): {len(self.items)} images, {len(doomed)} expired by the rules"]
+        if doomed:
+            rows = [
+                [
+                    i.repository,
+                    short_digest(i.digest),
+                    ", ".join(i.tags)[:60] or "(untagged)",
+                    iso(i.pushed_at) or "-",
+                    v(i.rule),
+                    "deleted" if i.deleted else (i.note or ("would delete" if not self.applied else "kept")),
+                ]
+                for i in doomed
+            ]
+            lines.append(table(["REPOSITORY", "DIGEST", "TAGS", "PUSHED", "RULE", "RESULT"], rows))
+        lines.append(
+            f"Deleted {sum(1 for i in self.items if i.deleted)} images."
+            if self.applied
+            else "Nothing was deleted (pass --yes to delete these)."
+        )
+        return "\n".join(lines)
+
+
+def _pushed_at(manifest: Manifest | None, annotations: dict[str, str] | None) -> datetime | None:
+    if annotations:
+        return parse_iso(annotations.get(L.PUSHED_AT) or annotations.get("io.imagectl.history.time"))
+    return None
+
+
+def _listing(registry: Registry, repository: str) -> tuple[list[Entry], dict[str, Manifest]]:
+    """Every tagged image with its tags and (where the registry does not say) a push time from its record."""
+    images = registry.list_images(repository)
+    tags = [t for image in images for t in image.tags]
+    wanted = sorted({ns.record_tag(t) for t in tags if not ns.is_bookkeeping(t)} | {t for t in tags if t.startswith(ns.RECORD_PREFIX)})
+    manifests = registry.get_manifests(repository, wanted) if wanted else {}
+    times: dict[str, datetime | None] = {}
+    for manifest in manifests.values():
+        try:
+            record = read_record(manifest)
+        except InvalidRecord:
+            continue
+        moment = _pushed_at(manifest, record.annotations)
+        times[manifest.digest] = times.get(manifest.digest) or moment
+        if record.subject:
+            times[record.subject] = times.get(record.subject) or moment
+    entries = [Entry(image.digest, sorted(image.tags), image.pushed_at or times.get(image.digest)) for image in images]
+    return entries, manifests
+
+
+def _protected_digests(config: Config, credentials: Credentials, registry_name: str) -> dict[str, str]:
+    """digest → why it must stay, from every environment that keeps its images in this registry."""
+    protected: dict[str, str] = {}
+    for name, settings in config.environments.items():
+        if settings.registry != registry_name:
+            continue
+        env = Environment(config, name, credentials)
+        for revision in env.history.newest(RECENT):
+            protected.setdefault(revision.digest, f"{name} ran it (revision {revision.revision})")
+        try:
+            value = env.variable_value()
+        except ImagectlError as exc:
+            warn(f"{name}'s Variable could not be read ({exc.one_line()}); its recent revisions are kept instead")
+            continue
+        if value and "@" in value:
+            protected[value.rsplit("@", 1)[1]] = f"{name}'s Variable points at it"
+    return protected
+
+
+def _bookkeeping_reason(tags: list[str]) -> str | None:
+    for tag in tags:
+        if tag.startswith((ns.HISTORY_PREFIX, ns.SEGMENT_PREFIX)) or tag.endswith((ns.CLAIM_SUFFIX, ns.DOOR_SUFFIX)):
+            return "history record (never deleted)"
+    return None
+
+
+def gc(config: Config, credentials: Credentials, environment: str, yes: bool) -> GcResult:
+    env = Environment(config, environment, credentials)
+    registry = env.registry
+    retention = config.registries[env.settings.registry].retention
+    protected = _protected_digests(config, credentials, env.settings.registry)
+    result = GcResult(environment, registry.name, yes)
+    build_repo, base_repo = config.images["build"].repository, config.images["base"].repository
+    kept_bases: set[str] = set()
+    for repository in (build_repo, base_repo):
+        entries, records = _listing(registry, repository)
+        for entry in entries:
+            entry.protected = protected.get(entry.digest) or _bookkeeping_reason(entry.tags)
+            if repository == base_repo and entry.digest in kept_bases:
+                entry.protected = entry.protected or "the base of a kept build image"
+        decisions = decide(entries, retention)
+        if repository == build_repo:
+            kept_bases = _bases_of_kept(decisions, records)
+        result.items += [
+            GcItem(repository, d.digest, d.tags, d.keep, d.rule, d.pushed_at, note="; ".join(d.notes) or None) for d in decisions
+        ]
+    if yes:
+        _delete(config, credentials, env, result)
+    return result
+
+
+def _bases_of_kept(decisions: list[Decision], records: dict[str, Manifest]) -> set[str]:
+    kept_tags = {t for d in decisions if d.keep for t in d.tags}
+    bases = set()
+    for tag in kept_tags:
+        manifest = records.get(ns.record_tag(tag))
+        if manifest is None:
+            continue
+        try:
+            base = read_record(manifest).annotations.get(L.BASE_DIGEST)
+        except InvalidRecord:
+            continue
+        if base:
+            bases.add(base)
+    return bases
+
+
+def _still_unused(config: Config, credentials: Credentials, env: Environment, item: GcItem) -> str | None:
+    """Why ``item`` must be kept after all (checked just before deleting it), or None."""
+    again = _protected_digests(config, credentials, env.settings.registry)
+    if item.digest in again:
+        return again[item.digest]
+    deployed = [ns.deployed_tag(name, item.digest) for name, s in config.environments.items() if s.registry == env.settings.registry]
+    if env.registry.existing(item.repository, deployed):
+        return "deployed meanwhile"
+    current = env.registry.get_manifests(item.repository, [t for t in item.tags if not ns.is_bookkeeping(t)])
+    if any(m.digest != item.digest for m in current.values()):
+        return "its tag moved meanwhile"
+    return None
+
+
+def _delete(config: Config, credentials: Credentials, env: Environment, result: GcResult) -> None:
+    registry = env.registry
+    for item in result.to_delete:
+        why = _still_unused(config, credentials, env, item)
+        if why:
+            item.keep, item.note = True, f"kept: {why}"
+            continue
+        try:
+            registry.delete_manifest(item.repository, item.digest)
+            item.deleted = True
+        except ImagectlError as exc:
+            item.note = f"not deleted: {exc.one_line()}"
+            warn(f"{item.repository}@{item.digest[:19]} was not deleted: {exc.one_line()}")
+    # Records of deleted images go with them (their subject is gone).
+    deleted = {(i.repository, t) for i in result.items if i.deleted for t in i.tags if not ns.is_bookkeeping(t)}
+    records = [(repo, ns.record_tag(tag)) for repo, tag in deleted]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda rt: _delete_record(registry, *rt), records))
+
+
+def _delete_record(registry: Registry, repository: str, tag: str) -> None:
+    manifest = registry.get_manifest(repository, tag)
+    if manifest is not None:
+        try:
+            registry.delete_manifest(repository, manifest.digest)
+        except ImagectlError as exc:
+            warn(f"the record {tag} was not deleted: {exc.one_line()}")

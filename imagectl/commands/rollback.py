@@ -1,0 +1,101 @@
+"""``imagectl rollback --env ENV [--to REVISION|TAG] [--freeze]``: point the environment back at an earlier image.
+A rollback is a new revision, never a deletion; it is allowed in a frozen environment; ``--freeze`` freezes
+the environment in the same revision (so the next merge's ``imagectl ci`` does not deploy over it)."""
+
+from __future__ import annotations
+
+from imagectl.commands.deploy import HISTORY_WINDOW
+from imagectl.config import Config
+from imagectl.credentials import Credentials
+from imagectl.environment import Environment
+from imagectl.errors import NotFoundError
+from imagectl.history import Revision
+from imagectl.rollout import Prepared, check_reach, decide
+
+
+def rollback_target(env: Environment, history: list[Revision], to: str | None, variable_value: str | None) -> tuple[str, str, str]:
+    """(tag, digest, how) of the image a rollback goes to (pure in ``history`` except for --to N / TAG lookups)."""
+    current = history[0]
+    if to is None:
+        if variable_value != current.reference and current.action == "rollback":
+            target = current  # the same rollback, run again after a failure: finish it
+        else:
+            target = next((r for r in history[1:] if r.digest != current.digest), None)  # type: ignore[assignment]
+            if target is None:
+                raise NotFoundError(f"no earlier revision of {env.name} ran another image", "name a target with --to REVISION|TAG")
+        return target.tag, target.digest, f"revision {target.revision}"
+    if to.isdigit():
+        number = int(to)
+        found = next((r for r in history if r.revision == number), None) or env.history.get(number)
+        if found is None:
+            raise NotFoundError(f"{env.name} has no revision {number}", f"see imagectl history --env {env.name}")
+        return found.tag, found.digest, f"revision {number}"
+    manifest = env.image(to)
+    if manifest is None:
+        raise NotFoundError(
+            f"{to} does not exist in {env.name}'s registry '{env.registry.name}'; nothing was changed",
+            f"see imagectl history --env {env.name}",
+        )
+    return to, manifest.digest, f"tag {to}"
+
+
+def plan_rollback(
+    config: Config,
+    credentials: Credentials,
+    environment: str,
+    to: str | None,
+    actor: str,
+    reason: str | None,
+    *,
+    freeze: bool = False,
+    create: bool = False,
+    with_diff: bool = False,
+    env: Environment | None = None,
+) -> Prepared:
+    env = env or Environment(config, environment, credentials)
+    history = env.history.newest(HISTORY_WINDOW)
+    if not history:
+        raise NotFoundError(
+            f"{environment} has no history to roll back", f"deploy something first: imagectl deploy TAG --env {environment}"
+        )
+    value = env.variable_value()
+    tag, digest, how = rollback_target(env, history, to, value)
+    if env.image(digest) is None:
+        raise NotFoundError(
+            f"the image of {how} ({tag}@{digest[:19]}) no longer exists in registry '{env.registry.name}'; nothing was changed",
+            "choose another target with --to REVISION|TAG",
+        )
+    plan = decide(
+        "rollback",
+        settings=env.settings,
+        registry=env.registry.name,
+        variable_location=env.variable.location(),
+        tag=tag,
+        digest=digest,
+        reference=env.reference(tag, digest),
+        actor=actor,
+        reason=reason,
+        history=history,
+        variable_value=value,
+        freeze=freeze,
+    )
+    plan.git_sha = next((r.git_sha for r in history if r.digest == digest and r.git_sha), None)
+    plan.create_variable = create
+    if with_diff and plan.state == "new":
+        from imagectl.commands.diff import diff_images
+
+        plan.diff = diff_images(
+            config,
+            env,
+            history[0].tag,
+            history[0].digest,
+            history[0].git_sha,
+            tag,
+            digest,
+            plan.git_sha,
+            f"revision {history[0].revision}",
+            how,
+        )
+    prepared = Prepared(plan, env)
+    check_reach(prepared)
+    return prepared

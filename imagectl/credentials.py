@@ -1,0 +1,85 @@
+"""Every credential imagectl uses, resolved once from the environment mapping the command was given.
+
+Nothing else reads ``os.environ`` for a secret: the CLI passes its environment here, and the result is handed
+down to the registry, Airflow and webhook clients. AWS credentials are the exception by design: boto3's own
+credential chain (profile, role, AWS_* variables) finds them.
+
+| what                 | variables (NAME/ENV upper-case, '-' → '_')                                     |
+|----------------------|---------------------------------------------------------------------------------|
+| OCI registry login   | IMAGECTL_REGISTRY_<NAME>_USERNAME/_PASSWORD, else IMAGECTL_REGISTRY_USERNAME/_PASSWORD |
+| Airflow login        | IMAGECTL_AIRFLOW_<ENV>_USERNAME/_PASSWORD, else IMAGECTL_AIRFLOW_USERNAME/_PASSWORD   |
+| webhook URL          | IMAGECTL_WEBHOOK_<NAME>_URL                                                      |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from imagectl.errors import ConfigError
+
+
+def env_key(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str = field(repr=False)
+    source: str = ""  # the variable prefix it came from, for messages
+
+    def __repr__(self) -> str:  # never print the password, even in a debugger
+        return f"Login(username={self.username!r}, source={self.source!r})"
+
+
+def _pair(environ: Mapping[str, str], prefixes: list[str]) -> Login | None:
+    for prefix in prefixes:
+        user, password = environ.get(prefix + "USERNAME"), environ.get(prefix + "PASSWORD")
+        if user and password:
+            return Login(user, password, prefix)
+    return None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> Credentials:
+        return cls({k: v for k, v in environ.items() if k.startswith("IMAGECTL_")})
+
+    @staticmethod
+    def registry_variables(registry: str) -> list[str]:
+        return [f"IMAGECTL_REGISTRY_{env_key(registry)}_", "IMAGECTL_REGISTRY_"]
+
+    @staticmethod
+    def airflow_variables(environment: str) -> list[str]:
+        return [f"IMAGECTL_AIRFLOW_{env_key(environment)}_", "IMAGECTL_AIRFLOW_"]
+
+    def registry(self, name: str) -> Login | None:
+        """The login for registry ``name``, or None (anonymous, or ECR whose token comes from AWS)."""
+        return _pair(self.environ, self.registry_variables(name))
+
+    def airflow(self, environment: str) -> Login:
+        login = _pair(self.environ, self.airflow_variables(environment))
+        if login is None:
+            specific, shared = self.airflow_variables(environment)
+            raise ConfigError(
+                f"no Airflow credentials for environment '{environment}'",
+                f"set {specific}USERNAME and {specific}PASSWORD (or {shared}USERNAME and {shared}PASSWORD)",
+            )
+        return login
+
+    def webhook_url(self, name: str) -> str | None:
+        return self.environ.get(f"IMAGECTL_WEBHOOK_{env_key(name)}_URL") or None
+
+    def secrets(self) -> list[str]:
+        """Every secret value known here (passwords, webhook URLs), longest first, for redaction."""
+        values = {v for k, v in self.environ.items() if (k.endswith("_PASSWORD") or k.endswith("_URL")) and len(v) >= 4}
+        return sorted(values, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets():
+            text = text.replace(secret, "***")
+        return text

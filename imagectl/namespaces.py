@@ -1,0 +1,102 @@
+"""The tag namespaces imagectl writes in a repository, in one place (pure).
+
+| namespace        | tags                                   | on which image                    |
+|------------------|----------------------------------------|-----------------------------------|
+| build            | ``DATA-1234-57``                       | base (the build that made it), build |
+| context          | ``ctx-<sha256>``                       | base: its inputs' hash            |
+| build record     | ``imagectl-build-<tag>``               | a record artifact about ``<tag>``   |
+| history          | ``imagectl-history-<env>-<N:06d>``     | a record artifact: revision N     |
+| segment          | ``imagectl-segment-<env>-<k:06d>``     | revisions 100(k-1)+1 … 100k as JSON lines |
+| claim registers  | ``<claimed tag>.claim`` / ``.door``    | how plain OCI registries claim a tag (see registries/oci.py) |
+| legacy base      | ``imagectl-history-<env>-legacy``      | where 0.1.0's history ends (plain OCI registries) |
+| deployed         | ``deployed-<env>-<digest[:12]>``       | every image an environment ran (0.1.0: ``deployed-<env>-<N:06d>``) |
+| release          | ``v<major>.<minor>.<patch>``           | an image released in a release environment |
+
+Build tags may not use any of these (``validate_tag`` refuses them), so nothing a user builds can collide.
+retention.py decides from these which images are kept.
+"""
+
+from __future__ import annotations
+
+import re
+
+CONTEXT_PREFIX = "ctx-"
+RECORD_PREFIX = "imagectl-build-"
+HISTORY_PREFIX = "imagectl-history-"
+SEGMENT_PREFIX = "imagectl-segment-"
+DEPLOYED_PREFIX = "deployed-"
+OWN_PREFIX = "imagectl-"  # every bookkeeping tag of imagectl's own starts with this (or one of the above)
+CLAIM_SUFFIX = ".claim"
+DOOR_SUFFIX = ".door"
+
+RESERVED_PREFIXES = (CONTEXT_PREFIX, OWN_PREFIX, DEPLOYED_PREFIX)
+RESERVED_SUFFIXES = (CLAIM_SUFFIX, DOOR_SUFFIX)
+# Release versions: v1.2.3. Any tag that starts like one (v1., v01.…) is reserved, so a build tag such as
+# v01.0.0 can never be mistaken for a release and break the next version's computation.
+RELEASE_RE = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+RELEASE_LIKE_RE = re.compile(r"v[0-9]+\.")
+REVISION_WIDTH = 6
+SEGMENT_SIZE = 100  # revisions per segment; every 100th revision's record is kept forever (a probe marker)
+
+
+def history_tag(environment: str, revision: int) -> str:
+    return f"{HISTORY_PREFIX}{environment}-{revision:0{REVISION_WIDTH}d}"
+
+
+def history_tag_re(environment: str) -> re.Pattern[str]:
+    return re.compile(re.escape(f"{HISTORY_PREFIX}{environment}-") + r"(0*[1-9][0-9]*)")
+
+
+def legacy_base_tag(environment: str) -> str:
+    return f"{HISTORY_PREFIX}{environment}-legacy"
+
+
+def segment_tag(environment: str, segment: int) -> str:
+    return f"{SEGMENT_PREFIX}{environment}-{segment:0{REVISION_WIDTH}d}"
+
+
+def segment_of(revision: int) -> int:
+    return (revision - 1) // SEGMENT_SIZE + 1
+
+
+def deployed_tag(environment: str, digest: str) -> str:
+    """One tag per image and environment (never one per deploy: ECR allows 1,000 tags per image)."""
+    return f"{DEPLOYED_PREFIX}{environment}-{digest.split(':', 1)[-1][:12]}"
+
+
+def context_tag(context_hash: str) -> str:
+    return f"{CONTEXT_PREFIX}{context_hash}"
+
+
+def record_tag(tag: str) -> str:
+    return f"{RECORD_PREFIX}{tag}"
+
+
+def claim_tag(tag: str) -> str:
+    return tag + CLAIM_SUFFIX
+
+
+def door_tag(tag: str) -> str:
+    return tag + DOOR_SUFFIX
+
+
+def is_release(tag: str) -> bool:
+    return RELEASE_RE.fullmatch(tag) is not None
+
+
+def is_bookkeeping(tag: str) -> bool:
+    """A tag imagectl writes for itself (not a build tag or a release version)."""
+    return tag.startswith(RESERVED_PREFIXES) or tag.endswith(RESERVED_SUFFIXES)
+
+
+def reserved_reason(tag: str) -> str | None:
+    """Why ``tag`` may not be used as a build tag, or None."""
+    for prefix in RESERVED_PREFIXES:
+        if tag.startswith(prefix):
+            return f"the prefix '{prefix}' is imagectl's"
+    for suffix in RESERVED_SUFFIXES:
+        if tag.endswith(suffix):
+            return f"the suffix '{suffix}' is imagectl's"
+    if RELEASE_LIKE_RE.match(tag):
+        return "tags like v1.2… are release versions, which imagectl assigns"
+    return None

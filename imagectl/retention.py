@@ -1,0 +1,163 @@
+"""What is kept, in one set of rules (pure): the ECR lifecycle policy and ``imagectl gc`` both come from here.
+
+The rules follow ECR's lifecycle-policy semantics, so that gc on any registry decides what ECR would
+(https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html):
+- rules are applied in priority order, lowest first;
+- a rule selects the tagged images that have a tag matching its one prefix or wildcard pattern (a rule with
+  several patterns selects only images matching all of them, so imagectl never uses more than one per rule);
+- a count rule expires the selected images beyond the newest N, by push time; an image selected by a
+  higher-priority rule is never expired by a lower one ("keep" rules are count rules with a count no
+  repository reaches), though lower rules still count it;
+- untagged images expire some days after their push.
+
+gc adds protections no lifecycle policy can express (what any environment's Variable points at, the bases
+of kept build images, history and its segments), so it may keep more than the policy, never less.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from imagectl import namespaces as ns
+
+KEEP_FOREVER = 1_000_000  # above any images-per-repository quota ECR grants, so the rule never expires anything
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    keep_builds: int = 200  # build images (and their records) kept, newest first
+    keep_deployed: bool = True  # every image an environment ran, and release versions
+    keep_bases: int = 10  # base images (ctx-…) kept, newest first
+    keep_history_records: int = 1000  # single history records kept on ECR (older ones live in segments)
+    untagged_days: int = 7
+
+
+@dataclass(frozen=True)
+class Rule:
+    priority: int
+    description: str
+    tag_prefix: str | None = None
+    tag_pattern: str | None = None
+    untagged: bool = False
+    keep: int | None = None  # count rules: the newest `keep` selected images are kept
+    days: int | None = None  # untagged rule: expire after `days`
+
+    def selects(self, tags: Iterable[str]) -> bool:
+        tags = list(tags)
+        if self.untagged:
+            return not tags
+        if self.tag_prefix is not None:
+            return any(t.startswith(self.tag_prefix) for t in tags)
+        if self.tag_pattern is not None:
+            return any(_wildcard(self.tag_pattern, t) for t in tags)
+        return False
+
+    @property
+    def keeps_everything(self) -> bool:
+        return self.keep is not None and self.keep >= KEEP_FOREVER
+
+    def ecr(self) -> dict[str, Any]:
+        if self.untagged:
+            selection: dict[str, Any] = {
+                "tagStatus": "untagged",
+                "countType": "sinceImagePushed",
+                "countUnit": "days",
+                "countNumber": self.days,
+            }
+        else:
+            key = "tagPrefixList" if self.tag_prefix is not None else "tagPatternList"
+            value = self.tag_prefix if self.tag_prefix is not None else self.tag_pattern
+            selection = {"tagStatus": "tagged", key: [value], "countType": "imageCountMoreThan", "countNumber": self.keep}
+        return {"rulePriority": self.priority, "description": self.description, "selection": selection, "action": {"type": "expire"}}
+
+
+def _wildcard(pattern: str, tag: str) -> bool:
+    """ECR's tag patterns: '*' matches any characters; nothing else is special."""
+    return fnmatch.fnmatchcase(tag, pattern.replace("[", "[[]").replace("?", "[?]"))
+
+
+def rules(config: RetentionConfig) -> list[Rule]:
+    out = []
+    if config.keep_deployed:
+        out.append(Rule(1, "imagectl: keep every image an environment has run", tag_prefix=ns.DEPLOYED_PREFIX, keep=KEEP_FOREVER))
+        out.append(Rule(2, "imagectl: keep release versions", tag_pattern="v*.*.*", keep=KEEP_FOREVER))
+    out += [
+        Rule(
+            3, "imagectl: keep every 100th history record (the lookup's markers)", tag_pattern=f"{ns.HISTORY_PREFIX}*00", keep=KEEP_FOREVER
+        ),
+        Rule(4, "imagectl: keep history segments", tag_prefix=ns.SEGMENT_PREFIX, keep=KEEP_FOREVER),
+        Rule(
+            5,
+            "imagectl: keep the newest single history records (older ones are in segments)",
+            tag_prefix=ns.HISTORY_PREFIX,
+            keep=config.keep_history_records,
+        ),
+        Rule(
+            9, "imagectl: keep the records of the newest base images", tag_prefix=ns.record_tag(ns.CONTEXT_PREFIX), keep=config.keep_bases
+        ),
+        Rule(10, "imagectl: expire old build records", tag_prefix=ns.RECORD_PREFIX, keep=config.keep_builds),
+        Rule(11, "imagectl: keep the newest base images", tag_prefix=ns.CONTEXT_PREFIX, keep=config.keep_bases),
+        Rule(20, "imagectl: expire old build images", tag_pattern="*-*", keep=config.keep_builds),
+        Rule(30, "imagectl: expire untagged images", untagged=True, days=config.untagged_days),
+    ]
+    return out
+
+
+def ecr_lifecycle_policy(config: RetentionConfig) -> dict[str, Any]:
+    return {"rules": [rule.ecr() for rule in rules(config)]}
+
+
+@dataclass
+class Entry:
+    """One image in a repository, as gc sees it."""
+
+    digest: str
+    tags: list[str]
+    pushed_at: datetime | None
+    protected: str | None = None  # why gc must keep it whatever the rules say (None: the rules decide)
+
+
+@dataclass
+class Decision:
+    digest: str
+    tags: list[str]
+    keep: bool
+    rule: str  # the rule (or protection) that decided
+    pushed_at: datetime | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def decide(entries: list[Entry], config: RetentionConfig, now: datetime | None = None) -> list[Decision]:
+    """What the rules keep and expire, per image, in the order of ``entries``."""
+    now = now or datetime.now(timezone.utc)
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
+
+    def pushed(entry: Entry) -> datetime:
+        moment = entry.pushed_at or oldest
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+    decided: dict[str, Decision] = {}
+    matched: set[str] = set()  # selected by a higher-priority rule: no lower rule may expire it
+    for rule in rules(config):
+        selected = sorted((e for e in entries if rule.selects(e.tags)), key=pushed, reverse=True)
+        for position, entry in enumerate(selected):
+            if entry.digest in matched:
+                continue
+            if rule.untagged:
+                expire = rule.days is not None and now - pushed(entry) > timedelta(days=rule.days)
+            else:
+                expire = rule.keep is not None and position >= rule.keep
+            decided[entry.digest] = Decision(entry.digest, entry.tags, not expire, rule.description, entry.pushed_at)
+        matched.update(e.digest for e in selected)
+    out = []
+    for entry in entries:
+        decision = decided.get(entry.digest) or Decision(entry.digest, entry.tags, True, "no rule selects it", entry.pushed_at)
+        if not decision.keep and entry.protected:
+            decision.notes.append(f"the policy would expire it ({decision.rule})")
+            decision.keep, decision.rule = True, entry.protected
+        out.append(decision)
+    return out

@@ -1,0 +1,538 @@
+"""Changing which image an environment runs: the plan (data only) and its apply, shared by deploy, promote,
+rollback, freeze and unfreeze (the commands under commands/ decide *what*; this module decides *how*).
+
+Order of apply, chosen so that any single failure leaves a state ``status`` reports truthfully and re-running
+the same command completes it without a second revision:
+
+1. (promote across registries) copy the image and its build record to the target registry;
+2. (release environments) claim the next version tag (``v1.4.0``) on the image — a re-run claims the same
+   version again for the same image, so a failure after this step burns no version;
+3. claim the next revision in the environment's history (the audit record comes first: the Variable never
+   changes without one); the command exits 0 only after reading its own record back at its own number;
+4. tag the image ``deployed-<env>-<digest>`` (kept by the retention rules; one tag per image and environment);
+5. write the image Variable (digest-pinned reference; revision, tag and actor in its description);
+6. read it back, then read the history: if a newer revision was recorded meanwhile, make the Variable hold
+   that one's image (the Variable ends at the newest revision, whatever order concurrent writers finish in).
+
+If 4–6 fail, the history's latest revision names an image the Variable does not hold: ``status`` shows that
+drift, and the same command run again finds the revision already recorded and only finishes steps 4–6.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import semver
+
+from imagectl.config import EnvironmentConfig
+from imagectl.errors import AirflowError, ConflictError, FrozenError, ImagectlError, NotFoundError
+from imagectl.history import Revision
+from imagectl.image_copy import CopyStats, copy_manifest
+from imagectl.namespaces import RELEASE_RE, deployed_tag, record_tag
+from imagectl.registries._base import Claim, Manifest
+from imagectl.render import Result, v
+from imagectl.report import warn
+
+if TYPE_CHECKING:
+    from imagectl.environment import Environment
+
+ACTION_VERBS = {"deploy": "deploy", "promote": "promote", "rollback": "roll back to", "freeze": "freeze at", "unfreeze": "unfreeze at"}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ChangePlan(Result):
+    """What a change will do, and why. Data only: apply() receives the live environments."""
+
+    kind = "plan"
+
+    action: str  # deploy | promote | rollback | freeze | unfreeze
+    environment: str
+    registry: str
+    variable: str
+    variable_location: str
+    tag: str
+    digest: str
+    reference: str
+    state: str  # "new" (a new revision), "complete" (finish the latest revision), "noop"
+    why: str
+    actor: str
+    reason: str | None
+    current: Revision | None
+    variable_value: str | None
+    release: str | None = None
+    release_is_new: bool = False
+    bump: str = "patch"
+    from_environment: str | None = None
+    copy_from_registry: str | None = None
+    git_sha: str | None = None
+    confirm_required: bool = False
+    freeze: bool = False  # the environment is frozen after this change (freeze, rollback --freeze)
+    forced: str | None = None  # what --force --reason overrides (recorded in the revision)
+    create_variable: bool = False
+    scan: dict[str, Any] | None = None
+    diff: Any = None  # (rollback) what it would undo: a diff.Diff
+    reach: list[str] = field(default_factory=list)  # what could not be verified about tasks seeing the write
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "environment": self.environment,
+            "registry": self.registry,
+            "variable": self.variable,
+            "variable_location": self.variable_location,
+            "state": self.state,
+            "why": self.why,
+            "tag": self.tag,
+            "digest": self.digest,
+            "reference": self.reference,
+            "release": self.release,
+            "release_is_new": self.release_is_new,
+            "from_environment": self.from_environment,
+            "copy_from_registry": self.copy_from_registry,
+            "git_sha": self.git_sha,
+            "actor": self.actor,
+            "reason": self.reason,
+            "current_revision": self.current.to_json() if self.current else None,
+            "variable_value": self.variable_value,
+            "confirm_required": self.confirm_required,
+            "freeze": self.freeze,
+            "forced": self.forced,
+            "scan": self.scan,
+            "diff": self.diff.json() if self.diff is not None else None,
+            "notes": self.reach,
+        }
+
+    def text(self) -> str:
+        lines = [f"Plan: {self.action} {v(self.tag)} to {self.environment} ({v(self.why)})"]
+        if self.from_environment:
+            lines.append(
+                f"  from            {self.from_environment}"
+                + (f" (copy from registry {self.copy_from_registry})" if self.copy_from_registry else "")
+            )
+        lines.append(f"  image           {v(self.reference)}")
+        if self.release:
+            lines.append(f"  release         {self.release}{' (new)' if self.release_is_new else ''}")
+        lines.append(
+            f"  Variable        {v(self.variable_location)} = {v(self.variable_value) if self.variable_value is not None else '(not set)'}"
+        )
+        if self.current:
+            lines.append(f"  current         revision {self.current.revision}: {v(self.current.tag)}")
+        lines.append(f"  actor, reason   {v(self.actor)}, {v(self.reason) or '-'}")
+        if self.freeze:
+            lines.append(f"  afterwards      {self.environment} is frozen")
+        if self.forced:
+            lines.append(f"  forced          {v(self.forced)}")
+        if self.scan:
+            lines.append(f"  scan            {self.scan.get('summary', '')}")
+        for note in self.reach:
+            lines.append(f"  note            {v(note)}")
+        if self.diff is not None:
+            lines.append("  what this undoes:")
+            lines += ["    " + line for line in self.diff.text().splitlines()]
+        if self.confirm_required and self.state != "noop":
+            lines.append(f"  {self.environment} asks for confirmation (--yes to skip)")
+        lines.append("Nothing was changed (--dry-run).")
+        return "\n".join(lines)
+
+    def question(self) -> str:
+        before = v(self.current.tag) if self.current else "nothing"
+        return f"{self.action} {self.environment}: {before} → {v(self.tag)}{f' ({self.release})' if self.release else ''}?"
+
+
+@dataclass
+class ChangeResult(Result):
+    kind = "change"
+
+    plan: ChangePlan
+    revision: Revision | None
+    variable_value: str | None
+    copied: CopyStats | None = None
+
+    def json(self) -> dict[str, Any]:
+        return {
+            "action": self.plan.action,
+            "environment": self.plan.environment,
+            "state": self.plan.state,
+            "revision": self.revision.to_json() if self.revision else None,
+            "variable": self.plan.variable,
+            "variable_location": self.plan.variable_location,
+            "variable_value": self.variable_value,
+            "copied": self.copied.json() if self.copied else None,
+            "notes": self.plan.reach,
+        }
+
+    def text(self) -> str:
+        plan, revision = self.plan, self.revision
+        if plan.state == "noop":
+            return v(plan.why)
+        assert revision is not None
+        head = "finished" if plan.state == "complete" else "recorded"
+        lines = [
+            f"{plan.environment}: revision {revision.revision} {head} — {revision.action} {v(revision.tag)}"
+            + (f" ({revision.release})" if revision.release else "")
+            + (" — frozen" if revision.frozen else ""),
+            f"  Variable {v(plan.variable_location)} = {v(self.variable_value)}",
+        ]
+        if self.copied:
+            from imagectl.render import human_size
+
+            c = self.copied
+            lines.append(
+                f"  copied from {plan.copy_from_registry}: {c.blobs_copied} blobs, {human_size(c.bytes_copied)} "
+                f"({c.blobs_present} already there)"
+            )
+        if revision.forced:
+            lines.append(f"  forced: {v(revision.forced)}")
+        lines += [f"  note: {v(n)}" for n in plan.reach]
+        return "\n".join(lines)
+
+
+# -- planning (pure) ------------------------------------------------------------------------------------------
+
+
+def next_release(history: list[Revision], bump: str) -> str:
+    """The next version after the highest release in ``history`` (releases that do not parse are ignored)."""
+    versions = [semver.Version.parse(r.release[1:]) for r in history if r.release and RELEASE_RE.fullmatch(r.release)]
+    if not versions:
+        return "v1.0.0"
+    newest = max(versions)
+    return "v" + str({"major": newest.bump_major, "minor": newest.bump_minor, "patch": newest.bump_patch}[bump]())
+
+
+def frozen_message(current: Revision) -> str:
+    since = f" since {current.frozen_at}" if current.frozen_at else ""
+    why = f": {v(current.frozen_reason)}" if current.frozen_reason else ""
+    return f"{current.environment} is frozen by {v(current.frozen_by) or 'someone'}{since}{why}"
+
+
+def decide(
+    action: str,
+    *,
+    settings: EnvironmentConfig,
+    registry: str,
+    variable_location: str,
+    tag: str,
+    digest: str,
+    reference: str,
+    actor: str,
+    reason: str | None,
+    history: list[Revision],
+    variable_value: str | None,
+    bump: str = "patch",
+    force: bool = False,
+    freeze: bool = False,
+) -> ChangePlan:
+    """The plan for changing ``settings.name`` to the image ``digest`` (pure: everything it needs is passed in)."""
+    current = history[0] if history else None
+    plan = ChangePlan(
+        action=action,
+        environment=settings.name,
+        registry=registry,
+        variable=settings.variable,
+        variable_location=variable_location,
+        tag=tag,
+        digest=digest,
+        reference=reference,
+        state="new",
+        why="",
+        actor=actor,
+        reason=reason,
+        current=current,
+        variable_value=variable_value,
+        confirm_required=settings.confirm,
+        bump=bump,
+        freeze=freeze,
+    )
+    if current is not None and current.digest == digest:
+        plan.tag, plan.reference, plan.release = current.tag, current.reference, current.release
+        wants_freeze = freeze and not current.frozen
+        if variable_value == current.reference and not wants_freeze:
+            plan.state, plan.why = "noop", f"{settings.name} already runs {current.tag} (revision {current.revision}); nothing recorded"
+            return plan
+        if variable_value != current.reference:
+            plan.state = "complete"
+            plan.why = f"revision {current.revision} is recorded but the Variable does not hold it yet: finishing it"
+            return plan
+    if current is not None and current.frozen and action in ("deploy", "promote"):
+        if not (force and reason):
+            raise FrozenError(frozen_message(current), f'imagectl unfreeze --env {settings.name}, or pass --force --reason "…" (recorded)')
+        plan.forced = f"freeze: {frozen_message(current)}"
+    number = current.revision + 1 if current else 1
+    plan.why = (
+        f"revision {number}: {current.tag if current else 'nothing'} → {tag}" if current else f"revision 1: first image of {settings.name}"
+    )
+    if settings.release:
+        earlier = next((r.release for r in history if r.digest == digest and r.release), None)
+        if earlier:
+            plan.release = earlier
+        elif action not in ("rollback", "freeze", "unfreeze"):
+            plan.release, plan.release_is_new = next_release(history, bump), True
+    return plan
+
+
+def decide_freeze(
+    action: str,
+    *,
+    settings: EnvironmentConfig,
+    history: list[Revision],
+    actor: str,
+    reason: str | None,
+    variable_location: str,
+    registry: str,
+    variable_value: str | None,
+) -> ChangePlan:
+    """freeze / unfreeze: a revision that keeps the current image and changes the freeze state."""
+    current = history[0] if history else None
+    if current is None:
+        raise NotFoundError(
+            f"{settings.name} has no history yet, so there is nothing to {action}",
+            f"deploy first: imagectl deploy TAG --env {settings.name}",
+        )
+    plan = decide(
+        action,
+        settings=settings,
+        registry=registry,
+        variable_location=variable_location,
+        tag=current.tag,
+        digest=current.digest,
+        reference=current.reference,
+        actor=actor,
+        reason=reason,
+        history=[],  # a freeze never finishes or no-ops another revision
+        variable_value=variable_value,
+    )
+    plan.current, plan.release, plan.release_is_new = current, current.release, False
+    plan.confirm_required = False
+    if action == "freeze":
+        plan.freeze = True
+        if current.frozen:
+            plan.state, plan.why = "noop", f"{frozen_message(current)} already; nothing recorded"
+        else:
+            plan.why = f"revision {current.revision + 1}: {settings.name} stays at {current.tag} and is frozen"
+    else:
+        if not current.frozen:
+            plan.state, plan.why = "noop", f"{settings.name} is not frozen; nothing recorded"
+        else:
+            plan.why = f"revision {current.revision + 1}: {settings.name} stays at {current.tag} and is unfrozen"
+    return plan
+
+
+# -- applying -------------------------------------------------------------------------------------------------
+
+
+def description(revision: Revision) -> str:
+    return (
+        f"imagectl revision {revision.revision}: {revision.action} {revision.tag}"
+        + (f" ({revision.release})" if revision.release else "")
+        + f" by {revision.actor} at {revision.time}"
+        + (f" — {revision.reason}" if revision.reason else "")
+    )[:1000]
+
+
+def facts(revision: Revision) -> dict[str, str]:
+    out = {
+        "imagectl:revision": str(revision.revision),
+        "imagectl:action": revision.action,
+        "imagectl:tag": revision.tag,
+        "imagectl:digest": revision.digest,
+        "imagectl:actor": revision.actor,
+        "imagectl:time": revision.time,
+    }
+    if revision.release:
+        out["imagectl:release"] = revision.release
+    return out
+
+
+def write_variable(env: Environment, revision: Revision, create: bool) -> str | None:
+    """Write the Variable for ``revision``, then make sure it ends at the newest revision.
+
+    Two writers may record revisions N and N+1 and write the Variable in the opposite order; so after each
+    write the writer reads the Variable back, then the history. The Variable is read first so that a newer
+    revision recorded after the history read is its own writer's to write. Done when the Variable shows the
+    newest revision's image (ours, or a newer writer's that got there after us); otherwise write that image."""
+    target = revision
+    value = None
+    for _ in range(10):
+        env.variable.write(target.reference, description(target), facts(target), create)
+        value = env.variable_value()
+        latest = env.history.latest()
+        if latest is not None and latest.revision > target.revision:
+            target = latest
+        if value == target.reference:
+            return value
+    raise AirflowError(
+        f"{env.variable.location()} reads back as {v(value)[:200]!r}, not revision {target.revision}'s image",
+        "something else keeps writing it; find the other writer",
+    )
+
+
+def claim_release(env: Environment, manifest: Manifest, version: str, bump: str) -> str:
+    """Claim ``version`` for the image (the same image's earlier claim counts: a re-run reuses its version)."""
+    env.registry.ensure_empty_blob(env.repository)
+    for _ in range(20):
+        outcome = env.registry.claim_tag(env.repository, version, manifest)
+        if outcome in (Claim.CLAIMED, Claim.SAME):
+            return version
+        parsed = semver.Version.parse(version[1:])
+        version = "v" + str({"major": parsed.bump_major, "minor": parsed.bump_minor, "patch": parsed.bump_patch}[bump]())
+    raise ConflictError(f"could not claim a release version in {env.name}", "many concurrent releases; try again")
+
+
+def inherit_freeze(plan: ChangePlan) -> Any:
+    """The freeze state a new revision records: the plan's (freeze / unfreeze / --freeze), else its predecessor's."""
+
+    def complete(draft: Revision, predecessor: Revision | None) -> None:
+        if plan.action == "unfreeze":
+            draft.frozen, draft.frozen_by, draft.frozen_at, draft.frozen_reason = False, None, None, None
+        elif plan.freeze:
+            draft.frozen, draft.frozen_by, draft.frozen_at, draft.frozen_reason = True, plan.actor, draft.time, plan.reason
+        elif predecessor is not None and predecessor.frozen:
+            draft.frozen = True
+            draft.frozen_by, draft.frozen_at, draft.frozen_reason = predecessor.frozen_by, predecessor.frozen_at, predecessor.frozen_reason
+        else:
+            draft.frozen = False
+
+    return complete
+
+
+def apply(plan: ChangePlan, target: Environment, source: Environment | None = None) -> ChangeResult:
+    if plan.state == "noop":
+        return ChangeResult(plan, plan.current, plan.variable_value)
+    holder = source if plan.copy_from_registry and source is not None else target
+    manifest = holder.image(plan.digest)
+    if manifest is None:
+        raise NotFoundError(
+            f"the image {plan.digest[:19]} is no longer in registry '{holder.registry.name}'; nothing was changed", "run the plan again"
+        )
+    copied = None
+    if plan.state == "complete":
+        revision = plan.current
+        assert revision is not None
+    else:
+        if plan.copy_from_registry and source is not None:
+            copied = copy_manifest(source.registry, target.registry, target.repository, manifest, plan.tag)
+            _copy_build_record(source, target, plan.tag, manifest)
+        if plan.release and plan.release_is_new:
+            plan.release = claim_release(target, manifest, plan.release, plan.bump)
+        draft = Revision(
+            environment=target.name,
+            revision=0,
+            time=now(),
+            action=plan.action,
+            tag=plan.tag,
+            digest=plan.digest,
+            reference=plan.reference,
+            actor=plan.actor,
+            reason=plan.reason,
+            release=plan.release,
+            from_environment=plan.from_environment,
+            git_sha=plan.git_sha,
+            forced=plan.forced,
+        )
+        revision = target.history.append(draft, manifest, complete=inherit_freeze(plan))
+    try:
+        if plan.action not in ("freeze", "unfreeze"):
+            _mark_deployed(target, manifest)
+        value = write_variable(target, revision, plan.create_variable)
+    except ImagectlError as exc:
+        exc.message = f"revision {revision.revision} of {target.name} is recorded, but: {exc.message}"
+        exc.hint = f"{exc.hint}; then re-run the same command to finish it (imagectl status --env {target.name} shows the state)"
+        raise
+    revision.current = value == revision.reference
+    return ChangeResult(plan, revision, value, copied)
+
+
+def _mark_deployed(env: Environment, manifest: Manifest) -> None:
+    """Tag the image so the retention rules keep it (idempotent; one tag per image and environment)."""
+    try:
+        env.registry.put_manifest(env.repository, deployed_tag(env.name, manifest.digest), manifest)
+    except ConflictError:
+        warn(
+            f"{deployed_tag(env.name, manifest.digest)} already names another image in {env.repository}; "
+            "the image stays untagged for retention"
+        )
+
+
+def _copy_build_record(source: Environment, target: Environment, tag: str, manifest: Manifest) -> None:
+    from imagectl.records import InvalidRecord, read_record
+
+    record = source.registry.get_manifest(source.repository, record_tag(tag))
+    if record is None:
+        return
+    try:
+        parsed = read_record(record)
+    except InvalidRecord:
+        return
+    if parsed.subject != manifest.digest:
+        return
+    try:
+        if not parsed.legacy:
+            target.registry.ensure_empty_blob(target.repository)
+        else:
+            copy_manifest(source.registry, target.registry, target.repository, record, None)  # its config is the image's
+        target.registry.put_manifest(target.repository, record_tag(tag), record)
+    except ImagectlError as exc:
+        warn(f"the build record of {tag} was not copied to registry '{target.registry.name}' ({exc.one_line()})")
+
+
+# -- running a prepared change (what the deploy, promote, rollback, freeze commands share) ------------------------
+
+
+@dataclass
+class Prepared:
+    """A plan and the live environments its apply needs."""
+
+    plan: ChangePlan
+    target: Environment
+    source: Environment | None = None
+
+
+def check_reach(prepared: Prepared) -> None:
+    """Will tasks see the Variable write? Raises when certainly not (a shadowing secrets backend); notes what is unknown."""
+    if prepared.plan.state == "noop" or prepared.plan.action in ("freeze", "unfreeze"):
+        return
+    prepared.plan.reach = prepared.target.variable.reach().notes()
+
+
+def gate_scan(prepared: Prepared, force: bool, on_wait: Any = None) -> None:
+    """The target environment's scan gate, on the registry that holds the image now."""
+    plan, settings = prepared.plan, prepared.target.settings
+    if plan.state != "new" or not settings.max_severity or plan.action not in ("deploy", "promote"):
+        return
+    from imagectl import scan_gate
+
+    holder = prepared.source if prepared.source is not None and plan.copy_from_registry else prepared.target
+    result = scan_gate.check(holder.registry, holder.repository, plan.digest, settings.max_severity, settings.scan_wait, on_wait=on_wait)
+    plan.scan = {**result.json(), "summary": result.summary()}
+    forced = scan_gate.enforce(result, settings.name, force, plan.reason)
+    if forced:
+        plan.forced = f"{plan.forced}; {forced}" if plan.forced else forced
+
+
+def execute(prepared: Prepared, confirm: Any = None) -> ChangeResult:
+    """Ask when the environment wants it (``confirm(plan)`` raises to stop), apply, and notify."""
+    plan = prepared.plan
+    if plan.state != "noop" and plan.confirm_required and confirm is not None:
+        confirm(plan)
+    result = apply(plan, prepared.target, prepared.source)
+    if plan.state == "new" and result.revision is not None:
+        notify_change(prepared, result)
+    return result
+
+
+def notify_change(prepared: Prepared, result: ChangeResult, run_url: str | None = None) -> None:
+    if not prepared.target.settings.notify or result.revision is None:
+        return
+    from imagectl.notify import Event, send
+
+    send(
+        prepared.target.config,
+        prepared.target.credentials,
+        Event(prepared.plan.action, prepared.target.name, prepared.plan.current, result.revision, run_url),
+    )
