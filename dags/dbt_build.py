@@ -75,7 +75,7 @@ def dbt_task(settings: dbt_settings.Settings):
             network_mode=settings.docker_network,
             mounts=[Mount(target=target, source=source, type="bind") for source, target in settings.docker_mounts],
             # A name per run, so what actually ran can be inspected (docker inspect) when auto_remove is "never".
-            container_name="dbt_build-{{ run_id | replace(':', '-') | replace('+', '-') }}",
+            container_name="{{ dag.dag_id }}-{{ run_id | replace(':', '-') | replace('+', '-') }}",
             auto_remove=settings.docker_auto_remove,
             mount_tmp_dir=False,
             force_pull=False,
@@ -100,13 +100,19 @@ def dbt_task(settings: dbt_settings.Settings):
     )
 
 
-with DAG(
-    dag_id="dbt_build",
-    description="dbt build in the image imagectl deployed: slim when triggered, full daily",
-    schedule=CronTriggerTimetable(SETTINGS.schedule, timezone=SETTINGS.timezone),
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    max_active_runs=1,
-    tags=["dbt", "imagectl"],
-) as dag:
-    dbt_task(SETTINGS)
+def build_dag(dag_id: str, settings: dbt_settings.Settings) -> DAG:
+    """One dbt DAG; a deployment with several dbt projects (or Variables) builds one per project."""
+    with DAG(
+        dag_id=dag_id,
+        description="dbt build in the image imagectl deployed: slim when triggered, full daily",
+        schedule=CronTriggerTimetable(settings.schedule, timezone=settings.timezone),
+        start_date=datetime(2026, 1, 1),
+        catchup=False,
+        max_active_runs=1,
+        tags=["dbt", "imagectl"],
+    ) as dag:
+        dbt_task(settings)
+    return dag
+
+
+dag = build_dag("dbt_build", SETTINGS)

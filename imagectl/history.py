@@ -265,11 +265,7 @@ class History:
 
         Once a slot is known to exist (an earlier lookup or claim in this command), one round above it is
         enough unless all of that round exists too."""
-        marker = self.registry.claim_marker
-
-        def name(n: int) -> str:
-            return marker(history_tag(self.environment, n))
-
+        name = self._slot_name
         if self._last_seen:
             last = self._gallop(name, self._last_seen)
         elif self.caps.atomic_tag_create:
@@ -280,6 +276,9 @@ class History:
                 last = self._probe(lambda n: history_tag(self.environment, n), 0)
         self._last_seen = max(self._last_seen, last)
         return last
+
+    def _slot_name(self, number: int) -> str:
+        return self.registry.claim_marker(history_tag(self.environment, number))
 
     def _gallop(self, name: Callable[[int], str], lo: int) -> int:
         fanout = max(2, self.caps.probe_fanout)
@@ -360,8 +359,8 @@ class History:
                 top = numbers[-1] - 1
                 if not found and top < last - 300:
                     break  # 300 slots without one valid record: the top of the prefix is forged (see below)
-            if found or last == 0:
-                break
+            if found or top <= 0:
+                break  # (slots claimed but not yet written, or lost in a race, are simply not revisions)
             # The newest slots hold no valid record at all: a forged tag at a probe marker made the prefix look
             # longer than it is. Leave those slots out and look again.
             self._invalid.update(range(max(1, last - 300), last + 1))
@@ -401,19 +400,21 @@ class History:
             annotations = draft.annotations()
             annotations[NONCE] = uuid.uuid4().hex  # two identical drafts still differ: one claim each
             record = make_record(image, annotations, REVISION_RECORD)
+            started = time.monotonic()
             outcome = self.registry.claim_tag(self.repository, history_tag(self.environment, number), record)
+            elapsed = time.monotonic() - started
             if outcome is Claim.CLAIMED:
                 self._cache[number] = self._verify(number, record)
                 self._last_seen = max(self._last_seen, number)
                 self._maintain_segments(number, predecessor)
                 return draft
-            # Another writer has this slot: take the next one after it, or after the newest valid revision when
-            # other writers are ahead by now (never after a forged tag far above: that would make the history jump).
+            # Another writer has this slot: take the first free one after it (one round above it; a forged tag far
+            # above is never seen from here, so it cannot make the history jump).
             self._last_seen = max(self._last_seen, number)
-            latest = self.latest()
-            number = max(number + 1, (latest.revision if latest else 0) + 1)
-            if attempt >= 3:
-                time.sleep(random.uniform(0, min(0.05 * attempt, 0.5)))  # spread writers that keep colliding
+            number = self._gallop(self._slot_name, number) + 1
+            # Writers that keep colliding on the same slot spread out: random exponential backoff in units of one
+            # claim's duration (a splitter round can end with no winner when every claimer overwrote the register).
+            time.sleep(random.uniform(0, min(elapsed * 2 ** min(attempt + 1, 6), 10.0)))
         raise ConflictError(
             f"could not claim a revision in {self.environment}'s history after {CLAIM_ATTEMPTS} attempts",
             "too many concurrent writers; nothing was recorded, try again",

@@ -495,9 +495,11 @@ class Prepared:
 
 def check_reach(prepared: Prepared) -> None:
     """Will tasks see the Variable write? Raises when certainly not (a shadowing secrets backend); notes what is unknown."""
-    if prepared.plan.state == "noop" or prepared.plan.action in ("freeze", "unfreeze"):
+    if prepared.plan.state == "noop":
         return
-    prepared.plan.reach = prepared.target.variable.reach().notes()
+    prepared.target.variable.preflight(prepared.plan.create_variable)
+    if prepared.plan.action not in ("freeze", "unfreeze"):
+        prepared.plan.reach = prepared.target.variable.reach().notes()
 
 
 def gate_scan(prepared: Prepared, force: bool, on_wait: Any = None) -> None:

@@ -43,7 +43,8 @@ install_airflow() {  # $1 = major version, then the pip requirements
 }
 pids=()
 # Airflow 3 with the providers the DAGs use (KubernetesPodOperator in production, DockerOperator locally).
-install_airflow 3 apache-airflow==3.3.2 apache-airflow-providers-docker==4.6.1 apache-airflow-providers-cncf-kubernetes==10.25.0 &
+install_airflow 3 apache-airflow==3.3.2 apache-airflow-providers-docker==4.6.1 apache-airflow-providers-cncf-kubernetes==10.25.0 \
+  apache-airflow-providers-amazon==9.39.0 &
 pids+=($!)
 if [ "${IMAGECTL_SETUP_AIRFLOW2:-0}" = 1 ]; then install_airflow 2 apache-airflow==2.11.2 & pids+=($!); fi
 for pid in "${pids[@]}"; do wait "$pid"; done

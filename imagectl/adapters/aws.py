@@ -1,6 +1,6 @@
 """Every boto3 client comes from here: standard retry mode (throttling retried with backoff, bounded), the
 configured timeouts, and boto3's own credential chain and endpoint resolution (``AWS_ENDPOINT_URL_ECR``,
-``AWS_ENDPOINT_URL_SECRETSMANAGER``, ``AWS_ENDPOINT_URL_SSM``, ``AWS_ENDPOINT_URL`` are honoured by botocore)."""
+``AWS_ENDPOINT_URL_SECRETS_MANAGER``, ``AWS_ENDPOINT_URL_SSM``, ``AWS_ENDPOINT_URL`` are honoured by botocore)."""
 
 from __future__ import annotations
 

@@ -49,6 +49,9 @@ class ImageVariable(ABC):
         """Store ``value``; ``facts`` (revision, tag, actor, …) go where the store keeps metadata. A store that
         would have to create the value refuses unless ``create`` (the REST Variable is always created)."""
 
+    def preflight(self, create: bool) -> None:
+        """Refuse before anything is recorded when a write could not succeed (a store that must be created first)."""
+
     def reach(self) -> Reach:
         """Check, where possible, that tasks read this value (and raise when they certainly do not)."""
         return Reach()

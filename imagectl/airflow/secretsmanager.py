@@ -3,7 +3,7 @@
 Secret name: ``<variables_prefix><sep><key>`` (the backend's ``build_path``; default prefix
 ``airflow/variables``, ``sep`` "/", a trailing ``sep`` on the prefix dropped as the backend does; an empty
 prefix means the bare key). The value is the secret's SecretString. The facts (revision, tag, actor, …) go
-to the secret's description and tags. Credentials: the AWS chain; endpoint: ``AWS_ENDPOINT_URL_SECRETSMANAGER``.
+to the secret's description and tags. Credentials: the AWS chain; endpoint: ``AWS_ENDPOINT_URL_SECRETS_MANAGER``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,13 @@ class SecretsManagerVariable(ImageVariable):
         if code in ("AccessDeniedException", "AccessDenied"):
             return "the AWS identity needs secretsmanager:GetSecretValue, PutSecretValue, UpdateSecret and TagResource on it"
         return "check the AWS account and region (store_region)"
+
+    def preflight(self, create: bool) -> None:
+        if not create and self.read() is None:
+            raise AirflowError(
+                f"{self.location()} does not exist, so Airflow cannot be reading the image from it; nothing was changed",
+                "create it with --create (imagectl then creates it), or check variables_prefix and store_region",
+            )
 
     def read(self) -> StoredValue | None:
         try:

@@ -12,7 +12,7 @@ from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import InputError
-from imagectl.rollout import Prepared, decide_freeze
+from imagectl.rollout import Prepared, check_reach, decide_freeze
 
 
 def plan_freeze(
@@ -31,4 +31,6 @@ def plan_freeze(
         registry=env.registry.name,
         variable_value=env.variable_value(),
     )
-    return Prepared(plan, env)
+    prepared = Prepared(plan, env)
+    check_reach(prepared)
+    return prepared

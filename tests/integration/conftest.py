@@ -28,6 +28,7 @@ ARG BASE_IMAGE
 FROM ${BASE_IMAGE}
 COPY models /app/models
 RUN ls /app/models
+CMD ["/bin/sh", "-c", "echo imagectl-test-image ran"]
 """
 
 
@@ -113,7 +114,7 @@ def aws_env(ecr: EcrHarness, moto: stack.Server, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
     monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", ecr.url)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETSMANAGER", moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", moto.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.url)
     saved = Limits(**vars(ecr.limits))

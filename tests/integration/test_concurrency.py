@@ -1,0 +1,122 @@
+"""Concurrent deploys on real registries, as separate processes: 0 lost, 0 duplicated, the Variable at the newest.
+
+- 16 processes × 20 rounds on the local distribution registry (claims by splitter, no pause);
+- 16 processes × 20 rounds on ECR as documented (the harness; claims by immutable tags), the Variable in
+  Secrets Manager (moto);
+- 8 processes through a proxy adding 0–0.8 s of latency to every registry request (0.1.0 lost 2 of 8 there).
+A process that exits 0 must have its own record at its own revision.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import stack
+from tests.fault_proxy import FaultProxy
+from tests.integration.airflow_helpers import get_variable
+
+pytestmark = pytest.mark.usefixtures("python_stand_in")
+CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
+
+
+def build_images(imagectl, root: Path, count: int) -> None:
+    """``count`` build images of distinct content, pushed the normal way (docker, through the registry's API)."""
+    from tests.integration.conftest import commit_change
+
+    for n in range(1, count + 1):
+        commit_change(root, "models/orders.sql", f"select {n} as id -- image {n}\n", f"DATA-1234 image {n}")
+        result = imagectl("build", "--build-number", str(n), "--quiet", "--config", str(root / "imagectl.toml"), env=CREDS)
+        assert result.exit_code == 0, result.stderr
+
+
+def rounds(root: Path, env_name: str, count: int, processes: int, extra_env: dict[str, str] | None = None) -> list[dict]:
+    """``count`` rounds of ``processes`` concurrent deploys; returns every revision a process reported as new."""
+    env = {**os.environ, **CREDS, **(extra_env or {})}
+    reported = []
+    for r in range(count):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "imagectl", "deploy", f"DATA-1234-{(i + r) % processes + 1}", "--env", env_name,
+                 "--config", str(root / "imagectl.toml"), "-o", "json"],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            )
+            for i in range(processes)
+        ]  # fmt: skip
+        outputs = [p.communicate(timeout=600) for p in procs]
+        failed = [o[1] for p, o in zip(procs, outputs, strict=True) if p.returncode != 0]
+        assert not failed, failed[:3]
+        for out, _ in outputs:
+            document = json.loads(out)
+            if document["state"] == "new":
+                reported.append(document["revision"])
+    return reported
+
+
+def check(imagectl, root: Path, env_name: str, reported: list[dict]) -> list[dict]:
+    history = json.loads(
+        imagectl("history", "--env", env_name, "--limit", "1000", "--config", str(root / "imagectl.toml"), "-o", "json", env=CREDS).stdout
+    )["revisions"]
+    numbers = [h["revision"] for h in history]
+    assert len(numbers) == len(set(numbers)), "a revision number appears twice"
+    by_number = {h["revision"]: h for h in history}
+    lost = [
+        r
+        for r in reported
+        if by_number.get(r["revision"], {}).get("time") != r["time"] or by_number[r["revision"]]["digest"] != r["digest"]
+    ]
+    assert not lost, f"{len(lost)} reported revisions are not recorded as reported"  # 0 lost
+    assert len(history) == len(reported)  # nothing recorded that no process reported
+    return history
+
+
+def test_sixteen_by_twenty_deploys_on_the_distribution_registry(imagectl, make_project, oci_registry, airflow3):
+    root = make_project(
+        oci_registry.url.removeprefix("http://"),
+        environments=f'\n[environments.dev]\nregistry = "local"\nairflow_url = "{airflow3.url}"\nvariable = "img_sixteen_oci"\n',
+    )
+    build_images(imagectl, root, 16)
+    reported = rounds(root, "dev", 20, 16)
+    history = check(imagectl, root, "dev", reported)
+    assert len(reported) >= 20  # at least one new revision per round
+    assert get_variable(airflow3, "img_sixteen_oci")["value"] == history[0]["reference"]  # the Variable at the newest
+
+
+def test_sixteen_by_twenty_deploys_on_ecr(imagectl, make_project, aws_env, moto):
+    import boto3
+
+    root = make_project(
+        "127.0.0.1:1",
+        ecr_host=aws_env.host,
+        environments='\n[environments.dev]\nregistry = "aws"\nvariable = "img_sixteen_ecr"\nvariable_store = "secretsmanager"\n',
+    )
+    build_images(imagectl, root, 16)
+    secrets = boto3.client("secretsmanager", region_name="ap-northeast-2")
+    secrets.create_secret(Name="airflow/variables/img_sixteen_ecr", SecretString="none yet")
+    reported = rounds(root, "dev", 20, 16, {k: os.environ[k] for k in os.environ if k.startswith("AWS_")})
+    history = check(imagectl, root, "dev", reported)
+    assert secrets.get_secret_value(SecretId="airflow/variables/img_sixteen_ecr")["SecretString"] == history[0]["reference"]
+
+
+def test_eight_concurrent_deploys_with_registry_latency(imagectl, make_project, oci_registry, airflow3):
+    proxy = FaultProxy(oci_registry.url)
+    try:
+        root = make_project(
+            oci_registry.url.removeprefix("http://"),
+            environments=f'\n[environments.dev]\nregistry = "local"\nairflow_url = "{airflow3.url}"\nvariable = "img_latency"\n',
+        )
+        build_images(imagectl, root, 8)
+        config = root / "imagectl.toml"  # from now on every registry request goes through the proxy
+        config.write_text(config.read_text().replace(oci_registry.url.removeprefix("http://"), proxy.host))
+        proxy.faults.latency = 0.8
+        reported = rounds(root, "dev", 2, 8)
+        proxy.faults.latency = 0.0
+        history = check(imagectl, root, "dev", reported)
+        assert get_variable(airflow3, "img_latency")["value"] == history[0]["reference"]
+    finally:
+        proxy.close()
