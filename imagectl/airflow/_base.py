@@ -49,7 +49,7 @@ class ImageVariable(ABC):
         """Store ``value``; ``facts`` (revision, tag, actor, …) go where the store keeps metadata. A store that
         would have to create the value refuses unless ``create`` (the REST Variable is always created)."""
 
-    def preflight(self, create: bool) -> None:
+    def preflight(self, create: bool) -> None:  # noqa: B027 - most stores have nothing to check
         """Refuse before anything is recorded when a write could not succeed (a store that must be created first)."""
 
     def reach(self) -> Reach:
