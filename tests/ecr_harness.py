@@ -245,11 +245,12 @@ class EcrHarness:
             if tag is not None and tag in repo.tags and self.tag_is_immutable(repo_facts, tag):
                 # Registry API answer (observed, e.g. osscontainertools/kaniko#204): TAG_INVALID, also for identical content.
                 raise HarnessError(
-                    400, "TAG_INVALID",
+                    400,
+                    "TAG_INVALID",
                     f"The image tag '{tag}' already exists in the '{name}' repository "
                     "and cannot be overwritten because the tag is immutable.",
                     "ImageTagAlreadyExistsException",
-                )  # fmt: skip
+                )
             if self.limits.throttle_puts > 0:
                 self.limits.throttle_puts -= 1
                 raise HarnessError(429, "TOOMANYREQUESTS", "Rate exceeded", "ThrottlingException")
@@ -258,20 +259,22 @@ class EcrHarness:
                 # Service quota "Images per repository". ECR documents the quota, not the registry API's answer to it;
                 # the harness answers like the tags-per-image quota below.
                 raise HarnessError(
-                    403, "DENIED",
+                    403,
+                    "DENIED",
                     f"Adding an image to the repository '{name}' exceeds the maximum allowed number of images per repository which is "
                     f"'{self.limits.images_per_repository}' (service quota: Images per repository)",
                     "LimitExceededException",
-                )  # fmt: skip
+                )
             if tag is not None:
                 tags_on_image = sum(1 for d in repo.tags.values() if d == digest) + (0 if repo.tags.get(tag) == digest else 1)
                 if tags_on_image > self.limits.tags_per_image:
                     raise HarnessError(
-                        403, "DENIED",
+                        403,
+                        "DENIED",
                         f"Adding tag '{tag}' to an image in the repository with name '{name}' in registry with id '{ACCOUNT}' exceeds the "
                         f"maximum allowed number of tags per image which is '{self.limits.tags_per_image}'",
                         "LimitExceededException",
-                    )  # fmt: skip
+                    )
             response = self.http.put(
                 f"{self.registry_url}/v2/{name}/manifests/{reference}", data=raw, headers={"Content-Type": content_type}, timeout=60
             )
@@ -444,7 +447,7 @@ class EcrHarness:
         request.send_response(response.status_code)
         payload = b"" if request.command == "HEAD" else response.raw.read(decode_content=False)
         for key, value in response.headers.items():
-            if key.lower() in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+            if key.lower() in ("content-length", "transfer-encoding", "connection"):
                 continue
             if key.lower() == "location":
                 value = value.replace(self.registry_url, self.url)
@@ -512,20 +515,26 @@ class EcrHarness:
             )
             images.append(
                 {
-                    "registryId": ACCOUNT, "repositoryName": name,
+                    "registryId": ACCOUNT,
+                    "repositoryName": name,
                     "imageId": {"imageDigest": digest, **({"imageTag": image_id["imageTag"]} if "imageTag" in image_id else {})},
-                    "imageManifest": raw.text, "imageManifestMediaType": repo.images[digest]["media_type"],
+                    "imageManifest": raw.text,
+                    "imageManifestMediaType": repo.images[digest]["media_type"],
                 }
-            )  # fmt: skip
+            )
         return {"images": images, "failures": failures}
 
     def _details(self, name: str, repo: Repo, digest: str) -> dict[str, Any]:
         info = repo.images[digest]
         detail = {
-            "registryId": ACCOUNT, "repositoryName": name, "imageDigest": digest,
+            "registryId": ACCOUNT,
+            "repositoryName": name,
+            "imageDigest": digest,
             "imageTags": sorted(t for t, d in repo.tags.items() if d == digest),
-            "imageSizeInBytes": info["size"], "imagePushedAt": info["pushed_at"], "imageManifestMediaType": info["media_type"],
-        }  # fmt: skip
+            "imageSizeInBytes": info["size"],
+            "imagePushedAt": info["pushed_at"],
+            "imageManifestMediaType": info["media_type"],
+        }
         if info.get("artifact_type"):
             detail["artifactMediaType"] = info["artifact_type"]
         return detail

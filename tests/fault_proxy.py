@@ -101,7 +101,7 @@ class FaultProxy:
         payload = b"" if request.command == "HEAD" else upstream.raw.read(decode_content=False)
         request.send_response(upstream.status_code)
         for key, value in upstream.headers.items():
-            if key.lower() in ("content-length", "transfer-encoding", "connection", "content-encoding"):
+            if key.lower() in ("content-length", "transfer-encoding", "connection"):
                 continue
             if key.lower() == "location":
                 value = value.replace(self.upstream, self.url)

@@ -42,12 +42,26 @@ def rounds(root: Path, env_name: str, count: int, processes: int, extra_env: dic
     for r in range(count):
         procs = [
             subprocess.Popen(
-                [sys.executable, "-m", "imagectl", "deploy", f"DATA-1234-{(i + r) % processes + 1}", "--env", env_name,
-                 "--config", str(root / "imagectl.toml"), "-o", "json"],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "imagectl",
+                    "deploy",
+                    f"DATA-1234-{(i + r) % processes + 1}",
+                    "--env",
+                    env_name,
+                    "--config",
+                    str(root / "imagectl.toml"),
+                    "-o",
+                    "json",
+                ],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for i in range(processes)
-        ]  # fmt: skip
+        ]
         outputs = [p.communicate(timeout=600) for p in procs]
         failed = [o[1] for p, o in zip(procs, outputs, strict=True) if p.returncode != 0]
         assert not failed, failed[:3]

@@ -225,10 +225,12 @@ def test_tags_list_pages_through_more_than_a_page(imagectl, make_project, aws_en
 
     def seed(i: int) -> None:
         doc = {
-            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
             "config": {"mediaType": "application/vnd.docker.container.image.v1+json", **config},
-            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **layer}], "i": i,
-        }  # fmt: skip
+            "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **layer}],
+            "i": i,
+        }
         reg.put_manifest(build, f"DATA-{i % 10 + 1}-{i + 1}", Manifest.from_bytes(json.dumps(doc).encode()))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -315,13 +317,15 @@ scan_wait = 0
     findings = {
         "results": [
             {
-                "registryId": "123456789012", "repositoryName": build, "imageId": {"imageDigest": deployed["revision"]["digest"]},
+                "registryId": "123456789012",
+                "repositoryName": build,
+                "imageId": {"imageDigest": deployed["revision"]["digest"]},
                 "imageScanStatus": {"status": "COMPLETE", "description": "done"},
                 "imageScanFindings": {"findingSeverityCounts": {"CRITICAL": 1, "HIGH": 3}, "findings": []},
             }
         ],
         "region": "ap-northeast-2",
-    }  # fmt: skip
+    }
     requests.post(f"{moto.url}/moto-api/static/ecr/scan-finding-results", json=findings, timeout=10).raise_for_status()
     refused = run(imagectl, root, "promote", "DATA-1234-1", "--from", "dev", "--to", "prd", "--yes")
     assert refused.exit_code == 15 and "1 CRITICAL finding(s), above prd's max_severity HIGH" in refused.stderr
@@ -357,20 +361,25 @@ def test_sixteen_concurrent_deploys_through_the_harness(imagectl, make_project, 
     tags = [f"DATA-77-{n}" for n in range(1, 17)]
     for n, tag in enumerate(tags):
         doc = {
-            "schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
             "config": {"mediaType": "application/vnd.docker.container.image.v1+json", **config},
             "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", **reg.put_small_blob(build, f"l{n}".encode())}],
-        }  # fmt: skip
+        }
         reg.put_manifest(build, tag, Manifest.from_bytes(json.dumps(doc).encode()))
     env = {**os.environ, **CREDS}
     seen = []
     for _ in range(2):
         procs = [
-            subprocess.Popen([sys.executable, "-m", "imagectl", "deploy", tag, "--env", "ecr", "--config", str(root / "imagectl.toml"),
-                              "-o", "json"],
-                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            subprocess.Popen(
+                [sys.executable, "-m", "imagectl", "deploy", tag, "--env", "ecr", "--config", str(root / "imagectl.toml"), "-o", "json"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             for tag in tags
-        ]  # fmt: skip
+        ]
         outputs = [p.communicate(timeout=300) for p in procs]
         assert all(p.returncode == 0 for p in procs), [o[1] for o in outputs]
         seen += [json.loads(o[0])["revision"] for o in outputs if json.loads(o[0])["state"] == "new"]

@@ -20,9 +20,16 @@ REPO = "dbt-build"
 
 def draft(tag: str, image: Manifest, env: str = "prd", **kw) -> Revision:
     return Revision(
-        environment=env, revision=0, time="2026-11-24T00:00:00Z", action=kw.pop("action", "deploy"), tag=tag, digest=image.digest,
-        reference=f"r/x:{tag}@{image.digest}", actor="a", **kw,
-    )  # fmt: skip
+        environment=env,
+        revision=0,
+        time="2026-11-24T00:00:00Z",
+        action=kw.pop("action", "deploy"),
+        tag=tag,
+        digest=image.digest,
+        reference=f"r/x:{tag}@{image.digest}",
+        actor="a",
+        **kw,
+    )
 
 
 def seed(

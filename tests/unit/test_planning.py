@@ -266,9 +266,11 @@ def test_ci_plan_steps_and_frozen_stop():
     cfg = config('\n[ci]\nbranches = { "feature/*" = "dev", main = "prd" }\nbuild_environment = "dev"\nlightdash_dag = false\n')
     stack = Stack(cfg)
     environ = {
-        "bamboo_buildNumber": "7", "bamboo_planRepository_branchName": "feature/DATA-5-x", "bamboo_buildResultKey": "DATA-DBT-7",
+        "bamboo_buildNumber": "7",
+        "bamboo_planRepository_branchName": "feature/DATA-5-x",
+        "bamboo_buildResultKey": "DATA-DBT-7",
         "bamboo_planRepository_revision": "a" * 40,
-    }  # fmt: skip
+    }
     plan = plan_ci(cfg, C, jira=None, build_number=None, environ=environ, wait=True, open_env=stack.env)
     assert [s.step for s in plan.steps] == ["build", "deploy", "trigger"]
     assert plan.tag == "DATA-5-7" and plan.steps[2].run_id == "imagectl__DATA-DBT-7__dbt_build" and plan.steps[2].conf["mode"] == "slim"

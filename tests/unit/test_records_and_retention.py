@@ -30,11 +30,16 @@ def test_legacy_records_still_read():
     legacy = Manifest.from_bytes(
         json.dumps(
             {
-                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "artifactType": LEGACY_BUILD_RECORD,
-                "config": image.doc["config"], "layers": [], "subject": image.descriptor(), "annotations": {"k": "v"},
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "artifactType": LEGACY_BUILD_RECORD,
+                "config": image.doc["config"],
+                "layers": [],
+                "subject": image.descriptor(),
+                "annotations": {"k": "v"},
             }
         ).encode()
-    )  # fmt: skip
+    )
     parsed = read_record(legacy)
     assert parsed.legacy and parsed.subject == image.digest and parsed.annotations == {"k": "v"}
 
@@ -71,8 +76,11 @@ def test_policy_keep_rules_outrank_expiry_rules():
     assert priorities == sorted(priorities) and len(set(priorities)) == len(priorities)
     by = {r["description"]: r["selection"] for r in policy["rules"]}
     assert by["imagectl: keep every image an environment has run"] == {
-        "tagStatus": "tagged", "tagPrefixList": ["deployed-"], "countType": "imageCountMoreThan", "countNumber": KEEP_FOREVER,
-    }  # fmt: skip
+        "tagStatus": "tagged",
+        "tagPrefixList": ["deployed-"],
+        "countType": "imageCountMoreThan",
+        "countNumber": KEEP_FOREVER,
+    }
     assert by["imagectl: keep every 100th history record (the lookup's markers)"]["tagPatternList"] == ["imagectl-history-*00"]
     assert by["imagectl: expire old build images"] == {
         "tagStatus": "tagged",
