@@ -271,7 +271,8 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
     git = top.table("git")
     git.only({"main_branch"})
     webhooks = _webhooks(top.table("webhooks"))
-    registries = _registries(top.table("registries", required=True))
+    jira_projects = jira.strings("projects", re.compile(r"[A-Z][A-Z0-9_]+"), 'upper-case project keys, e.g. ["DATA"]')
+    registries = _registries(top.table("registries", required=True), jira_projects)
     environments = _environments(top.table("environments", required=True), registries, webhooks)
     default_env = project.string("default_environment")
     if default_env is not None and default_env not in environments:
@@ -290,7 +291,7 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
         project_name=project.string("name", default=root.name) or root.name,
         source=source,
         default_environment=default_env,
-        jira_projects=jira.strings("projects", re.compile(r"[A-Z][A-Z0-9_]+"), 'upper-case project keys, e.g. ["DATA"]'),
+        jira_projects=jira_projects,
         main_branch=git.string("main_branch", default="main") or "main",
         images=_images(top.table("images", required=True), root),
         registries=registries,
@@ -327,7 +328,7 @@ def _images(images: _Table, root: Path) -> dict[str, ImageConfig]:
     return result
 
 
-def _retention(registry: _Table) -> RetentionConfig:
+def _retention(registry: _Table, projects: tuple[str, ...] = ()) -> RetentionConfig:
     if "retention" in registry.data and "lifecycle" in registry.data:
         raise registry.fail(registry.key("lifecycle"), "is the old name of retention: keep only [retention]")
     table = registry.table("retention" if "retention" in registry.data else "lifecycle")
@@ -338,10 +339,11 @@ def _retention(registry: _Table) -> RetentionConfig:
         keep_bases=table.integer("keep_bases", 10, 1, 100_000),
         keep_history_records=table.integer("keep_history_records", 1000, 200, 100_000),
         untagged_days=table.integer("untagged_days", 7, 1, 3650),
+        **({"build_tag_prefixes": tuple(f"{p}-" for p in projects)} if projects else {}),
     )
 
 
-def _registries(registries: _Table) -> dict[str, RegistryConfig]:
+def _registries(registries: _Table, projects: tuple[str, ...] = ()) -> dict[str, RegistryConfig]:
     if not registries.data:
         raise registries.fail("registries", "must define at least one registry")
     result = {}
@@ -369,7 +371,7 @@ def _registries(registries: _Table) -> dict[str, RegistryConfig]:
             host=host,
             region=reg.string("region"),
             insecure=reg.boolean("insecure", False),
-            retention=_retention(reg),
+            retention=_retention(reg, projects),
         )
     return result
 

@@ -34,6 +34,10 @@ class RetentionConfig:
     keep_bases: int = 10  # base images (ctx-…) kept, newest first
     keep_history_records: int = 1000  # single history records kept on ECR (older ones live in segments)
     untagged_days: int = 7
+    # Build tags start with a Jira project key; imagectl's own tags never start with an upper-case letter. One count
+    # rule per prefix ([jira] projects, else every letter), because ECR counts, in a rule's window, every image its
+    # selection matches — a "*-*" rule would count records and history too and keep far fewer builds than asked.
+    build_tag_prefixes: tuple[str, ...] = tuple(f"{chr(c)}" for c in range(ord("A"), ord("Z") + 1))
 
 
 @dataclass(frozen=True)
@@ -101,9 +105,10 @@ def rules(config: RetentionConfig) -> list[Rule]:
         ),
         Rule(10, "imagectl: expire old build records", tag_prefix=ns.RECORD_PREFIX, keep=config.keep_builds),
         Rule(11, "imagectl: keep the newest base images", tag_prefix=ns.CONTEXT_PREFIX, keep=config.keep_bases),
-        Rule(20, "imagectl: expire old build images", tag_pattern="*-*", keep=config.keep_builds),
-        Rule(30, "imagectl: expire untagged images", untagged=True, days=config.untagged_days),
     ]
+    for offset, prefix in enumerate(config.build_tag_prefixes):
+        out.append(Rule(20 + offset, f"imagectl: expire old build images ({prefix}…)", tag_prefix=prefix, keep=config.keep_builds))
+    out.append(Rule(100, "imagectl: expire untagged images", untagged=True, days=config.untagged_days))
     return out
 
 
@@ -119,6 +124,7 @@ class Entry:
     tags: list[str]
     pushed_at: datetime | None
     protected: str | None = None  # why gc must keep it whatever the rules say (None: the rules decide)
+    order: int = 0  # breaks ties between equal push times (the build number: it only grows)
 
 
 @dataclass
@@ -136,9 +142,9 @@ def decide(entries: list[Entry], config: RetentionConfig, now: datetime | None =
     now = now or datetime.now(timezone.utc)
     oldest = datetime.min.replace(tzinfo=timezone.utc)
 
-    def pushed(entry: Entry) -> datetime:
+    def pushed(entry: Entry) -> tuple[datetime, int]:
         moment = entry.pushed_at or oldest
-        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc), entry.order)
 
     decided: dict[str, Decision] = {}
     matched: set[str] = set()  # selected by a higher-priority rule: no lower rule may expire it
@@ -148,7 +154,7 @@ def decide(entries: list[Entry], config: RetentionConfig, now: datetime | None =
             if entry.digest in matched:
                 continue
             if rule.untagged:
-                expire = rule.days is not None and now - pushed(entry) > timedelta(days=rule.days)
+                expire = rule.days is not None and now - pushed(entry)[0] > timedelta(days=rule.days)
             else:
                 expire = rule.keep is not None and position >= rule.keep
             decided[entry.digest] = Decision(entry.digest, entry.tags, not expire, rule.description, entry.pushed_at)

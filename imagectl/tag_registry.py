@@ -72,7 +72,7 @@ class TagInfo:
 def write_record(registry: Registry, repository: str, tag: str, image: Manifest, image_labels: dict[str, str], info: L.BuildInfo) -> bool:
     """Record what ``tag`` is: the image's labels, plus when and by which build the tag was written."""
     annotations = {k: v for k, v in L.own_and_oci(image_labels).items() if k not in _RECORD_ONLY}
-    annotations[L.PUSHED_AT] = iso(datetime.now(timezone.utc)) or ""
+    annotations[L.PUSHED_AT] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # ordering needs more than seconds
     annotations[L.TAGGED_REVISION] = info.commit
     annotations[L.TAGGED_BUILD] = str(info.build_number)
     registry.ensure_empty_blob(repository)

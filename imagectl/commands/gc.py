@@ -124,8 +124,18 @@ def _listing(registry: Registry, repository: str) -> tuple[list[Entry], dict[str
         times[manifest.digest] = times.get(manifest.digest) or moment
         if record.subject:
             times[record.subject] = times.get(record.subject) or moment
-    entries = [Entry(image.digest, sorted(image.tags), image.pushed_at or times.get(image.digest)) for image in images]
+    entries = [
+        Entry(image.digest, sorted(image.tags), image.pushed_at or times.get(image.digest), order=_build_number(image.tags))
+        for image in images
+    ]
     return entries, manifests
+
+
+def _build_number(tags: list[str]) -> int:
+    from imagectl.tagging import parse_build_tag
+
+    numbers = [p.build_number for t in tags if (p := parse_build_tag(t.removeprefix(ns.RECORD_PREFIX)))]
+    return max(numbers, default=0)
 
 
 def _protected_digests(config: Config, credentials: Credentials, registry_name: str) -> dict[str, str]:
@@ -169,6 +179,7 @@ def gc(config: Config, credentials: Credentials, environment: str, yes: bool) ->
             if repository == base_repo and entry.digest in kept_bases:
                 entry.protected = entry.protected or "the base of a kept build image"
         decisions = decide(entries, retention)
+        _keep_records_of_kept_images(decisions, records)
         if repository == build_repo:
             kept_bases = _bases_of_kept(decisions, records)
         result.items += [
@@ -177,6 +188,21 @@ def gc(config: Config, credentials: Credentials, environment: str, yes: bool) ->
     if yes:
         _delete(config, credentials, env, result)
     return result
+
+
+def _keep_records_of_kept_images(decisions: list[Decision], records: dict[str, Manifest]) -> None:
+    """A build record stays as long as its image does (the lifecycle policy cannot express that; gc can)."""
+    kept = {d.digest for d in decisions if d.keep}
+    subject_of = {}
+    for manifest in records.values():
+        try:
+            subject_of[manifest.digest] = read_record(manifest).subject
+        except InvalidRecord:
+            continue
+    for decision in decisions:
+        if not decision.keep and subject_of.get(decision.digest) in kept:
+            decision.notes.append(f"the policy would expire it ({decision.rule})")
+            decision.keep, decision.rule = True, "the record of a kept image"
 
 
 def _bases_of_kept(decisions: list[Decision], records: dict[str, Manifest]) -> set[str]:
@@ -195,24 +221,40 @@ def _bases_of_kept(decisions: list[Decision], records: dict[str, Manifest]) -> s
     return bases
 
 
-def _still_unused(config: Config, credentials: Credentials, env: Environment, item: GcItem) -> str | None:
-    """Why ``item`` must be kept after all (checked just before deleting it), or None."""
-    again = _protected_digests(config, credentials, env.settings.registry)
-    if item.digest in again:
-        return again[item.digest]
-    deployed = [ns.deployed_tag(name, item.digest) for name, s in config.environments.items() if s.registry == env.settings.registry]
-    if env.registry.existing(item.repository, deployed):
-        return "deployed meanwhile"
-    current = env.registry.get_manifests(item.repository, [t for t in item.tags if not ns.is_bookkeeping(t)])
-    if any(m.digest != item.digest for m in current.values()):
-        return "its tag moved meanwhile"
-    return None
+class _Recheck:
+    """Just before each delete: is the image in use after all? The deployed tags are checked every time (a deploy
+    tags the image right after recording its revision); every environment's history and Variable are read again
+    every few deletes (a deploy that recorded but has not tagged yet shows there)."""
+
+    EVERY = 8
+
+    def __init__(self, config: Config, credentials: Credentials, env: Environment) -> None:
+        self.config, self.credentials, self.env = config, credentials, env
+        self.protected: dict[str, str] = {}
+        self.count = 0
+
+    def why_keep(self, item: GcItem) -> str | None:
+        if self.count % self.EVERY == 0:
+            self.protected = _protected_digests(self.config, self.credentials, self.env.settings.registry)
+        self.count += 1
+        if item.digest in self.protected:
+            return self.protected[item.digest]
+        names = [
+            ns.deployed_tag(name, item.digest) for name, s in self.config.environments.items() if s.registry == self.env.settings.registry
+        ]
+        if self.env.registry.existing(item.repository, names):
+            return "deployed meanwhile"
+        current = self.env.registry.get_manifests(item.repository, [t for t in item.tags if not ns.is_bookkeeping(t)])
+        if any(m.digest != item.digest for m in current.values()):
+            return "its tag moved meanwhile"
+        return None
 
 
 def _delete(config: Config, credentials: Credentials, env: Environment, result: GcResult) -> None:
     registry = env.registry
+    recheck = _Recheck(config, credentials, env)
     for item in result.to_delete:
-        why = _still_unused(config, credentials, env, item)
+        why = recheck.why_keep(item)
         if why:
             item.keep, item.note = True, f"kept: {why}"
             continue

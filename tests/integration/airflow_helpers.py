@@ -88,6 +88,7 @@ class RecordingServer:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.bodies: list[bytes] = []
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,7 +96,7 @@ class RecordingServer:
                 pass
 
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                recorder.bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0) or 0)))
                 recorder.requests.append(("POST", self.path, dict(self.headers)))
                 body = b'{"status": "ok", "results": {"jobUuid": "test"}}'
                 self.send_response(200)

@@ -71,7 +71,7 @@ def test_segment_record():
 
 
 def test_policy_keep_rules_outrank_expiry_rules():
-    policy = ecr_lifecycle_policy(RetentionConfig(keep_builds=50, untagged_days=3))
+    policy = ecr_lifecycle_policy(RetentionConfig(keep_builds=50, untagged_days=3, build_tag_prefixes=("DATA-",)))
     priorities = [r["rulePriority"] for r in policy["rules"]]
     assert priorities == sorted(priorities) and len(set(priorities)) == len(priorities)
     by = {r["description"]: r["selection"] for r in policy["rules"]}
@@ -82,12 +82,15 @@ def test_policy_keep_rules_outrank_expiry_rules():
         "countNumber": KEEP_FOREVER,
     }
     assert by["imagectl: keep every 100th history record (the lookup's markers)"]["tagPatternList"] == ["imagectl-history-*00"]
-    assert by["imagectl: expire old build images"] == {
+    assert by["imagectl: expire old build images (DATA-…)"] == {
         "tagStatus": "tagged",
-        "tagPatternList": ["*-*"],
+        "tagPrefixList": ["DATA-"],
         "countType": "imageCountMoreThan",
         "countNumber": 50,
     }
+    # No rule that counts builds selects imagectl's own tags: ECR counts every image a rule selects in its window.
+    for prefix in RetentionConfig().build_tag_prefixes:
+        assert not any(t.startswith(prefix) for t in ("imagectl-build-X", "imagectl-history-prd-000001", "deployed-prd-x", "ctx-1", "v1.0.0"))
     assert policy["rules"][-1]["selection"] == {
         "tagStatus": "untagged",
         "countType": "sinceImagePushed",
