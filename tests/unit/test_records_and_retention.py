@@ -90,7 +90,9 @@ def test_policy_keep_rules_outrank_expiry_rules():
     }
     # No rule that counts builds selects imagectl's own tags: ECR counts every image a rule selects in its window.
     for prefix in RetentionConfig().build_tag_prefixes:
-        assert not any(t.startswith(prefix) for t in ("imagectl-build-X", "imagectl-history-prd-000001", "deployed-prd-x", "ctx-1", "v1.0.0"))
+        assert not any(
+            t.startswith(prefix) for t in ("imagectl-build-X", "imagectl-history-prd-000001", "deployed-prd-x", "ctx-1", "v1.0.0")
+        )
     assert policy["rules"][-1]["selection"] == {
         "tagStatus": "untagged",
         "countType": "sinceImagePushed",
