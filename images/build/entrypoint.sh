@@ -72,6 +72,27 @@ case "$mode" in slim|full) ;; *) echo "entrypoint: --mode must be slim or full, 
 # The DAG passes every variable, empty when unused; profiles may read DBT_TARGET themselves: empty means unset.
 if [ -z "${DBT_TARGET:-}" ]; then unset DBT_TARGET; fi
 
+# The image holds dbt's parse of this project per target (dbt_parse.py, at build time). dbt reuses it only when
+# the run hashes the same profile values, target and vars, so runs get the build's env values (DBT_PARSE_ENV)
+# unless the caller sets them, and the target is always passed the way the parse was made (--target or not).
+parse_root="${IMAGECTL_PARSE_DIR:-/home/dbt/.imagectl/parse}"
+parse_key="${target:-_default}"
+parse_note=""
+if [ -f "$parse_root/env" ]; then
+  while IFS= read -r line; do
+    name="${line%%=*}"
+    if [ -z "${!name+x}" ]; then export "${name}=${line#*=}"; fi
+  done <"$parse_root/env"
+fi
+if [ -n "${DBT_PARTIAL_PARSE_FILE_PATH:-}" ]; then
+  parse_note="parse: DBT_PARTIAL_PARSE_FILE_PATH set by the caller ($DBT_PARTIAL_PARSE_FILE_PATH)"
+elif [ -f "$parse_root/$parse_key/partial_parse.msgpack" ]; then
+  export DBT_PARTIAL_PARSE_FILE_PATH="$parse_root/$parse_key/partial_parse.msgpack"
+  parse_note="parse: starting from the image's parse for ${target:-the default target}"
+else
+  parse_note="parse: the image has no parse for target '$parse_key'; dbt parses the project in full (list the target in the DBT_PARSE_TARGETS build argument)"
+fi
+
 state_dir="$(mktemp -d)"
 if [ "$mode" = slim ]; then
   if [ -z "$state_uri" ]; then
@@ -127,11 +148,19 @@ fi
 [ "$fail_fast" = 1 ] && args+=(--fail-fast)
 args+=("${extra[@]}")
 
+echo "entrypoint: $parse_note"
 echo "entrypoint: mode=$mode; running: dbt ${args[*]}"
 [ "$dry_run" = 1 ] && exit 0
 
-dbt "${args[@]}"
-rc=$?
+# dbt's output goes through as it comes; a copy is kept to say whether dbt had to re-parse.
+output="$(mktemp)"
+dbt "${args[@]}" 2>&1 | tee "$output"
+rc=${PIPESTATUS[0]}
+reparse="$(grep -o 'Unable to do partial parsing because.*' "$output" | head -n 1)"
+if [ -n "$reparse" ]; then
+  echo "entrypoint: dbt re-parsed the whole project ($reparse): the run's profile values, target, --vars or dbt_project.yml env vars differ from the build's (DBT_PARSE_ENV, DBT_PARSE_TARGETS build arguments)"
+fi
+rm -f "$output"
 echo "entrypoint: dbt exited with $rc"
 if [ "$rc" -eq 0 ] && [ "$mode" = full ] && [ "$upload_state" = 1 ]; then
   if [ -z "$state_uri" ]; then

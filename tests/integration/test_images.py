@@ -46,7 +46,7 @@ build_args = {{ PYTHON_IMAGE = "{python_image}" }}
 context = "."
 dockerfile = "images/build/Dockerfile"
 repository = "{namespace}/dbt-build"
-build_args = {{ DBT_PROJECT_PATH = "sample_project" }}
+build_args = {{ DBT_PROJECT_PATH = "sample_project", DBT_PARSE_ENV = "DBT_DUCKDB_PATH=/data/jaffle.duckdb" }}
 [registries.local]
 kind = "oci"
 host = "{registry_host}"

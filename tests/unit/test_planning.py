@@ -298,3 +298,22 @@ def test_branch_to_environment():
     assert environment_for(cfg, "feature/DATA-1-x") is None and environment_for(cfg, None) is None
     assert run_id("DATA-DBT-CI-57", "dbt_build") == "imagectl__DATA-DBT-CI-57__dbt_build"
     assert run_id("evil/../x y", "dbt_build") == "imagectl__evil_.._x_y__dbt_build"
+
+
+def test_the_previous_build_seeds_the_build_time_parse_only_when_the_dockerfile_takes_it(tmp_path):
+    """The build image's PREVIOUS_IMAGE is the environment's current image, digest-pinned; none before the first
+    deploy, and none for a Dockerfile that does not declare ARG PREVIOUS_IMAGE (passing it would only warn)."""
+    from imagectl.commands.build import previous_build_image
+
+    dockerfile = tmp_path / "images/build/Dockerfile"
+    dockerfile.parent.mkdir(parents=True)
+    dockerfile.write_text("ARG BASE_IMAGE\nARG PREVIOUS_IMAGE=${BASE_IMAGE}\nFROM ${BASE_IMAGE}\n")
+    s = Stack(config(path=tmp_path / "imagectl.toml"))
+    registry = s.registries["dev"]
+    assert previous_build_image(s.config, "dev", registry) is None  # nothing deployed yet
+    image = s.image("DATA-1-1")
+    execute(plan_deploy(s.config, C, "dev", "DATA-1-1", "me", None, env=s.env("dev")))
+    assert previous_build_image(s.config, "dev", registry) == f"dev.example/dbt-build@{image.digest}"
+    assert previous_build_image(s.config, "prd", s.registries["prd"]) is None
+    dockerfile.write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+    assert previous_build_image(s.config, "dev", registry) is None
