@@ -4,8 +4,9 @@
 # all on 127.0.0.1 and stopped on exit, then tells the whole story in a copy of the sample dbt repository:
 #   imagectl ci (Bamboo's step: build → push → deploy dev → trigger a slim dbt build, which runs in that image)
 #   → the daily full build stores the production state → a model changes → imagectl ci again (slim: only that
-#   model and its children) → promote to prd (copied across registries, v1.0.0) → roll dev back → the next run
-#   runs the previous image → history and status.
+#   model and its children) → promote to prd (copied across registries, v1.0.0) → what a rollback would undo
+#   (diff) → roll dev back and freeze it → the next run runs the previous image → ci does not deploy over a
+#   freeze → unfreeze → history and status.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
@@ -67,7 +68,9 @@ build_args = { PYTHON_IMAGE = "$python_image" }
 context = "."
 dockerfile = "images/build/Dockerfile"
 repository = "dbt-build"
-build_args = { DBT_PROJECT_PATH = "sample_project" }
+# DBT_PARSE_ENV: the values runs have for the env vars the profile reads, so the parse made at build time is
+# the one runs use (see images/build/dbt_parse.py). Never secrets: build arguments are in the image history.
+build_args = { DBT_PROJECT_PATH = "sample_project", DBT_PARSE_ENV = "DBT_DUCKDB_PATH=/data/jaffle.duckdb" }
 [registries.dev]
 kind = "oci"
 host = "$REGISTRY_1"
@@ -121,10 +124,16 @@ bamboo 2 imagectl ci --wait --quiet
 ran imagectl__DATA-DBT-2__dbt_build
 step "imagectl promote DATA-1-2 --from dev --to prd --yes --reason 'weekly release'"
 imagectl promote DATA-1-2 --from dev --to prd --yes --reason "weekly release"
-step "imagectl rollback --env dev --reason 'orders change broke revenue'; the next run runs the previous image"
-imagectl rollback --env dev --reason "orders change broke revenue"
+step "imagectl diff --env dev   (what a rollback would undo: commits, Jira keys, dbt files)"
+imagectl diff --env dev
+step "imagectl rollback --env dev --freeze --reason 'orders change broke revenue'; the next run runs the previous image"
+imagectl rollback --env dev --freeze --reason "orders change broke revenue"
 imagectl trigger dbt_build --run-id after-rollback --wait
 ran after-rollback
+step "while dev is frozen, Bamboo's step builds but does not deploy over the rollback"
+bamboo 3 imagectl ci --dry-run
+step "imagectl unfreeze --env dev --reason 'fix merged'"
+imagectl unfreeze --env dev --reason "fix merged"
 step "imagectl tags list"
 imagectl tags list
 step "imagectl history --env dev"

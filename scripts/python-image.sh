@@ -5,7 +5,20 @@
 set -euo pipefail
 image="${1:-imagectl-local/python:3.11-bookworm}"
 if docker image inspect "$image" >/dev/null 2>&1; then echo "$image"; exit 0; fi
-mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian mirror: DEBIAN_MIRROR, else the one this machine's apt uses (a Debian host), never a name of ours.
+apt_mirror() {
+  grep -hE '^[[:space:]]*URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v -- '-security' | head -n 1
+  grep -hE '^[[:space:]]*deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+    | sed -E 's/^[[:space:]]*deb[[:space:]]+(\[[^]]*\][[:space:]]+)?//' | awk '{print $1}' | grep -v -- '-security' | head -n 1
+}
+mirror="${DEBIAN_MIRROR:-}"
+if [ -z "$mirror" ] && grep -qx 'ID=debian' /etc/os-release 2>/dev/null; then
+  mirror="$(apt_mirror | head -n 1)"
+fi
+if [ -z "$mirror" ]; then
+  echo "python-image: no Debian mirror found in /etc/apt (this host is not Debian?): set DEBIAN_MIRROR=<a Debian mirror URL>" >&2
+  exit 1
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "python-image: debootstrap bookworm (about a minute)..." >&2

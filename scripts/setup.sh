@@ -14,6 +14,9 @@ command -v htpasswd >/dev/null || need_apt+=(apache2-utils)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v git >/dev/null || need_apt+=(git)
 command -v file >/dev/null || need_apt+=(file)
+# The repository-files test lints the shell scripts with shellcheck; skopeo: the promote benchmark compares against it.
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+command -v skopeo >/dev/null || need_apt+=(skopeo)
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   echo "setup: installing ${need_apt[*]}"
