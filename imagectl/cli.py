@@ -699,7 +699,7 @@ def exit_codes() -> None:
     Examples:
       imagectl exit-codes
     """
-    for code, meaning in EXIT_CODES.items():
+    for code, meaning in sorted(EXIT_CODES.items()):
         click.echo(f"{int(code):>3}  {meaning}")
 
 

@@ -100,6 +100,8 @@ def test_exit_codes_are_documented(imagectl):
     listed = imagectl("exit-codes").output
     assert all(f"{int(code):>3}  {meaning}" in listed for code, meaning in EXIT_CODES.items())
     assert set(EXIT_CODES) == set(Exit)
+    codes = [int(line.split()[0]) for line in listed.splitlines()]
+    assert codes == sorted(codes)  # in order, as people look them up
 
 
 def test_shell_completion_script(imagectl):
