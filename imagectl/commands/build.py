@@ -4,8 +4,8 @@ The base image is rebuilt only when the content hash of its inputs has no image 
 carries the tag ``ctx-<hash>`` and the tag of the build that made it — nothing more: a build that reuses it
 records which base it used in its own labels and record, so the base never collects a tag per build.
 The build image is built FROM the base by digest (build argument BASE_IMAGE) and, when its Dockerfile declares
-``ARG PREVIOUS_IMAGE``, with the environment's current build image as PREVIOUS_IMAGE (dbt's parse of the previous
-build is reused, so the build-time parse is incremental). A tag that exists with other content is refused
+``ARG PREVIOUS_IMAGE``, with the ticket's previous build (else the environment's current image) as PREVIOUS_IMAGE:
+dbt's parse of that image seeds this one's, so the build-time parse is incremental. A tag that exists with other content is refused
 before anything is built.
 """
 
@@ -237,8 +237,13 @@ def plan_build(
     )
 
 
-def previous_build_image(config: Config, environment: str, registry: Registry) -> str | None:
-    """The environment's current build image (digest-pinned), when the build Dockerfile can use it."""
+PREVIOUS_BUILDS = 3  # how many earlier build numbers of the ticket are looked for (one batched read)
+
+
+def previous_build_image(config: Config, environment: str, registry: Registry, info: L.BuildInfo | None = None) -> str | None:
+    """The image whose dbt parse seeds this build's, digest-pinned, when the build Dockerfile can use one: the
+    ticket's previous build (``DATA-1-56`` for ``DATA-1-57``: the closest code), else the environment's current
+    image. Only a seed — dbt checks every file against it — so a far one costs time, never correctness."""
     image = config.images["build"]
     try:
         if "PREVIOUS_IMAGE" not in declared_args(image.dockerfile.read_text(encoding="utf-8")):
@@ -248,6 +253,12 @@ def previous_build_image(config: Config, environment: str, registry: Registry) -
     from imagectl.history import History
 
     try:
+        if info is not None and info.tag == f"{info.jira}-{info.build_number}":
+            earlier = [f"{info.jira}-{n}" for n in range(info.build_number - 1, max(0, info.build_number - 1 - PREVIOUS_BUILDS), -1)]
+            found = registry.get_manifests(image.repository, earlier) if earlier else {}
+            for tag in earlier:
+                if tag in found:
+                    return registry.reference(image.repository, digest=found[tag].digest)
         latest = History(registry, image.repository, environment).latest()
     except Exception as exc:  # noqa: BLE001 - an optimisation only: never fail a build for it
         warn(f"the previous build image was not found ({exc}); the build-time dbt parse starts from nothing")
@@ -429,7 +440,7 @@ def build(
     resolved = resolve_build(config, jira=jira, build_number=build_number, tag=tag, environ=environ)
     reg_config = config.registry_for(environment)
     registry = open_registry(reg_config, credentials.registry(reg_config.name), config.timeouts)
-    previous = previous_build_image(config, environment, registry) if which != "base" else None
+    previous = previous_build_image(config, environment, registry, resolved.info) if which != "base" else None
     plan = plan_build(
         config,
         environment,

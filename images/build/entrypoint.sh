@@ -23,6 +23,7 @@ usage: entrypoint.sh [OPTIONS] [-- EXTRA_DBT_ARGS...]
   --state-uri URI             DBT_STATE_URI     s3://bucket/prefix or a directory holding manifest.json
   --upload-state              DBT_UPLOAD_STATE=1  after a successful full build, store manifest.json and
                                                   run_results.json at the state URI
+                              DBT_WRITE_JSON    slim builds do not write dbt's JSON artifacts unless this is true
   --dry-run                   print the dbt command and exit
   -h, --help
   EXTRA_DBT_ARGS              DBT_EXTRA_ARGS    passed to dbt build as they are
@@ -109,6 +110,13 @@ if [ "$mode" = slim ]; then
       exit 2
     fi
   fi
+fi
+
+# A slim run's JSON artifacts (manifest.json, run_results.json) are written twice by dbt and read by nobody (a pod's
+# files vanish with it): seconds on a large project. DBT_WRITE_JSON=true keeps them.
+if [ "$mode" = slim ] && [ -z "${DBT_WRITE_JSON:-}" ]; then
+  export DBT_WRITE_JSON=false
+  echo "entrypoint: slim: dbt's JSON artifacts are not written (DBT_WRITE_JSON=true keeps them)"
 fi
 
 args=(build)

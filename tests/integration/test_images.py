@@ -128,16 +128,17 @@ def test_image_is_non_root_with_dbt_and_no_build_tools(first_image):
     assert labels["org.opencontainers.image.version"] == "DATA-9-1"
 
 
-def test_full_build_of_the_sample_project(first_image):
-    code, output = run(first_image, "--mode", "full")
+def test_full_build_of_the_sample_project(first_image, tmp_path):
+    code, output = run(first_image, "--mode", "full", volumes=warehouse(tmp_path)[1])
     assert code == 0, output
     assert "entrypoint: mode=full; running: dbt build" in output
     assert models_built(output) == {"stg_customers", "stg_orders", "stg_payments", "orders", "customers"}
     assert "Done. PASS=21 WARN=0 ERROR=0" in output
 
 
-def test_slim_without_manifest_falls_back_to_full(first_image, s3, moto):
-    code, output = run(first_image, env={"DBT_MODE": "slim", "DBT_STATE_URI": "s3://dbt-state/nothing-here", **s3_env(moto)})
+def test_slim_without_manifest_falls_back_to_full(first_image, s3, moto, tmp_path):
+    env = {"DBT_MODE": "slim", "DBT_STATE_URI": "s3://dbt-state/nothing-here", **s3_env(moto)}
+    code, output = run(first_image, env=env, volumes=warehouse(tmp_path)[1])
     assert code == 0, output
     assert "entrypoint: no manifest.json at s3://dbt-state/nothing-here: running a full build instead" in output
     assert len(models_built(output)) == 5
@@ -183,13 +184,14 @@ def test_resource_types_can_be_excluded(first_image, tmp_path):
     assert code == 0 and models_built(output) == {"orders"}
 
 
-def test_failing_model_gives_a_non_zero_exit(dbt_repo):
+def test_failing_model_gives_a_non_zero_exit(dbt_repo, tmp_path):
     dbt_repo.change("models/staging/stg_payments.sql", "select id as payment_id, no_such_column from {{ source('raw', 'raw_payments') }}\n")
     broken = dbt_repo.build()
-    code, output = run(broken, "--mode", "full")
+    volumes = warehouse(tmp_path)[1]
+    code, output = run(broken, "--mode", "full", volumes=volumes)
     assert code == 1, output
     assert "entrypoint: dbt exited with 1" in output
-    code, output = run(broken, "--mode", "full", "--fail-fast")
+    code, output = run(broken, "--mode", "full", "--fail-fast", volumes=volumes)
     # dbt-duckdb 1.11 races when fail-fast cancels a worker whose cursor just closed ("Connection already
     # closed!"); dbt then exits 2, not 1. Either way the entrypoint must pass dbt's own non-zero code on.
     assert code in (1, 2) and f"entrypoint: dbt exited with {code}" in output, output

@@ -135,7 +135,9 @@ def build_after(repo: DbtRepo, first: str, change) -> tuple[str, str]:
 
 def slim_selection(image: str, dirs: dict[str, Path], case: str, env: dict[str, str]) -> set[str]:
     """What the slim run of ``image`` built, from its run_results.json; asserts it started from the image's parse."""
-    code, output = run(image, ["--mode", "slim", "--state-uri", "/state"], dirs, {**env, "DBT_TARGET_PATH": f"/out/{case}"})
+    code, output = run(
+        image, ["--mode", "slim", "--state-uri", "/state"], dirs, {**env, "DBT_TARGET_PATH": f"/out/{case}", "DBT_WRITE_JSON": "true"}
+    )
     assert code == 0, output
     assert "entrypoint: parse: starting from the image's parse for the default target" in output
     assert "Unable to do partial parsing" not in output and "re-parsed" not in output, output
@@ -176,3 +178,10 @@ def test_slim_after_an_env_var_change_selects_what_dbt_selects(first, dirs, stat
 
 def test_slim_with_nothing_changed_builds_nothing(first, dirs, state):
     assert slim_selection(first, dirs, "nothing", {}) == set()
+
+
+def test_slim_writes_no_json_artifacts_unless_asked(first, dirs, state):
+    code, output = run(first, ["--mode", "slim", "--state-uri", "/state"], dirs, {"DBT_TARGET_PATH": "/out/quiet"})
+    assert code == 0, output
+    assert "entrypoint: slim: dbt's JSON artifacts are not written (DBT_WRITE_JSON=true keeps them)" in output
+    assert not (dirs["out"] / "quiet" / "manifest.json").exists() and not (dirs["out"] / "quiet" / "run_results.json").exists()

@@ -301,9 +301,10 @@ def test_branch_to_environment():
 
 
 def test_the_previous_build_seeds_the_build_time_parse_only_when_the_dockerfile_takes_it(tmp_path):
-    """The build image's PREVIOUS_IMAGE is the environment's current image, digest-pinned; none before the first
-    deploy, and none for a Dockerfile that does not declare ARG PREVIOUS_IMAGE (passing it would only warn)."""
+    """The build image's PREVIOUS_IMAGE, digest-pinned: the ticket's previous build, else the environment's current
+    image; none for a Dockerfile that does not declare ARG PREVIOUS_IMAGE (passing it would only warn)."""
     from imagectl.commands.build import previous_build_image
+    from imagectl.labels import BuildInfo
 
     dockerfile = tmp_path / "images/build/Dockerfile"
     dockerfile.parent.mkdir(parents=True)
@@ -315,5 +316,11 @@ def test_the_previous_build_seeds_the_build_time_parse_only_when_the_dockerfile_
     execute(plan_deploy(s.config, C, "dev", "DATA-1-1", "me", None, env=s.env("dev")))
     assert previous_build_image(s.config, "dev", registry) == f"dev.example/dbt-build@{image.digest}"
     assert previous_build_image(s.config, "prd", s.registries["prd"]) is None
+    # The ticket's previous build is closer to this build's code than what the environment runs.
+    other = s.image("DATA-7-4")
+    info = BuildInfo("DATA-7-6", "DATA-7", 6, "c" * 40, "feature/DATA-7", None, "2026-11-25T00:00:00Z", "demo")
+    assert previous_build_image(s.config, "dev", registry, info) == f"dev.example/dbt-build@{other.digest}"
+    far = BuildInfo("DATA-7-9", "DATA-7", 9, "c" * 40, "feature/DATA-7", None, "2026-11-25T00:00:00Z", "demo")
+    assert previous_build_image(s.config, "dev", registry, far) == f"dev.example/dbt-build@{image.digest}"  # 3 back at most
     dockerfile.write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
     assert previous_build_image(s.config, "dev", registry) is None
