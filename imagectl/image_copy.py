@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from imagectl.adapters import http
 from imagectl.errors import RegistryError
 from imagectl.registries._base import INDEX_TYPES, Manifest, Registry
 
@@ -56,7 +57,7 @@ def _copy_blobs(source: Registry, target: Registry, repository: str, manifest: M
     if not descriptors:
         return stats
     with ThreadPoolExecutor(max_workers=min(PARALLEL, len(descriptors))) as pool:
-        for result in pool.map(lambda d: _copy_blob(source, target, repository, d), descriptors):
+        for result in http.map_in(pool, lambda d: _copy_blob(source, target, repository, d), descriptors):
             stats.add(result)
     return stats
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextvars
 import time
-from typing import Any
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -20,6 +22,9 @@ from urllib3.util.retry import Retry
 
 from imagectl.config import Timeouts
 from imagectl.errors import TimeoutError_
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("imagectl_deadline", default=None)
 _budget: contextvars.ContextVar[float | None] = contextvars.ContextVar("imagectl_budget", default=None)
@@ -53,7 +58,27 @@ def timeout_for(timeouts: Timeouts | None) -> tuple[float, float]:
     return connect, read
 
 
-def session(retries: int = 4, backoff: float = 0.3, pool: int = 32) -> requests.Session:
+def map_in(pool: Executor, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``pool.map`` that carries the command's budget into the worker threads (context variables do not follow
+    a task into a thread by themselves)."""
+    futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
+    return [f.result() for f in futures]
+
+
+class _BlockAdapter(HTTPAdapter):
+    """Reads and sends bodies in blocks of ``blocksize`` bytes (urllib3's default, 16 KiB, costs a Python call per
+    16 KiB: a quarter of a 250 MB copy's time)."""
+
+    def __init__(self, blocksize: int, **kwargs: Any) -> None:
+        self.blocksize = blocksize
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["blocksize"] = self.blocksize
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session(retries: int = 4, backoff: float = 0.3, pool: int = 32, blocksize: int | None = None) -> requests.Session:
     retry = Retry(
         total=retries,
         connect=retries,
@@ -67,7 +92,10 @@ def session(retries: int = 4, backoff: float = 0.3, pool: int = 32) -> requests.
         raise_on_status=False,
     )
     http = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=pool)
+    if blocksize:
+        adapter: HTTPAdapter = _BlockAdapter(blocksize, max_retries=retry, pool_connections=4, pool_maxsize=pool)
+    else:
+        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=pool)
     http.mount("http://", adapter)
     http.mount("https://", adapter)
     return http

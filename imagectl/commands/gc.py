@@ -17,6 +17,7 @@ from typing import Any
 
 from imagectl import labels as L
 from imagectl import namespaces as ns
+from imagectl.adapters import http
 from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
@@ -268,7 +269,7 @@ def _delete(config: Config, credentials: Credentials, env: Environment, result: 
     deleted = {(i.repository, t) for i in result.items if i.deleted for t in i.tags if not ns.is_bookkeeping(t)}
     records = [(repo, ns.record_tag(tag)) for repo, tag in deleted]
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda rt: _delete_record(registry, *rt), records))
+        http.map_in(pool, lambda rt: _delete_record(registry, *rt), records)
 
 
 def _delete_record(registry: Registry, repository: str, tag: str) -> None:

@@ -65,8 +65,8 @@ def plan_promote(
         raise InputError("--force needs --reason", "say why the usual rules are overridden; it is recorded")
     source = source or Environment(config, from_env, credentials)
     target = target or Environment(config, to_env, credentials)
-    ran = source.history.newest(SEARCH_WINDOW if (jira or git_sha) else HISTORY_WINDOW)
-    chosen = _chosen(source, ran, jira, git_sha, from_env)
+    ran = source.history.newest(SEARCH_WINDOW) if (jira or git_sha) else None
+    chosen = _chosen(source, ran, jira, git_sha, from_env) if ran is not None else None
     tag = chosen.tag if chosen else tag
     assert tag is not None
     manifest = source.image(tag)
@@ -75,9 +75,12 @@ def plan_promote(
             f"{tag} does not exist in {from_env}'s registry '{source.registry.name}'", f"imagectl tags list --env {from_env}"
         )
     forced = None
-    ran_there = any(r.digest == manifest.digest for r in ran) or bool(
-        source.registry.existing(source.repository, [deployed_tag(from_env, manifest.digest)])
-    )
+    # Every deploy tags the image deployed-<env>-<digest>: one read. The history is read only without that tag
+    # (an image 0.1.0 deployed: it tagged by revision number).
+    ran_there = bool(source.registry.existing(source.repository, [deployed_tag(from_env, manifest.digest)]))
+    if not ran_there:
+        ran = ran if ran is not None else source.history.newest(HISTORY_WINDOW)
+        ran_there = any(r.digest == manifest.digest for r in ran)
     if not ran_there:
         if not force:
             raise ConflictError(

@@ -117,8 +117,15 @@ class OciRegistry(Registry):
         scheme = "http" if config.insecure else "https"
         self.base_url = f"{scheme}://{config.host}"
         self.http = http.session()
-        self.http_once = http.session(retries=0)  # streamed uploads: a stream cannot be rewound for a retry
+        self.http_once = http.session(retries=0, blocksize=1 << 20)  # streamed uploads: a stream cannot be rewound for a retry
         self._tokens: dict[str, str] = {}
+        self._threads: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """One pool per registry for its parallel reads: starting threads per call cost more than the reads."""
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(max_workers=PARALLEL, thread_name_prefix=f"oci-{self.name}")
+        return self._threads
 
     def capabilities(self, repository: str) -> Capabilities:
         return Capabilities(atomic_tag_create=False, retention_policy=False, batch_read=1, probe_fanout=16, delete=True, scanning=False)
@@ -281,8 +288,7 @@ class OciRegistry(Registry):
         if len(refs) <= 1:
             found = [self._get_manifest(repository, ref) for ref in refs]
         else:
-            with ThreadPoolExecutor(max_workers=min(PARALLEL, len(refs))) as pool:
-                found = list(pool.map(lambda ref: self._get_manifest(repository, ref), refs))
+            found = http.map_in(self._pool(), lambda ref: self._get_manifest(repository, ref), refs)
         return {ref: m for ref, m in zip(refs, found, strict=True) if m is not None}
 
     def _exists(self, repository: str, ref: str) -> bool:
@@ -301,8 +307,7 @@ class OciRegistry(Registry):
         refs = list(dict.fromkeys(refs))
         if len(refs) <= 1:
             return {ref for ref in refs if self._exists(repository, ref)}
-        with ThreadPoolExecutor(max_workers=min(PARALLEL, len(refs))) as pool:
-            flags = list(pool.map(lambda ref: self._exists(repository, ref), refs))
+        flags = http.map_in(self._pool(), lambda ref: self._exists(repository, ref), refs)
         return {ref for ref, there in zip(refs, flags, strict=True) if there}
 
     def list_images(self, repository: str) -> list[RemoteImage]:
