@@ -8,12 +8,17 @@ Measured side by side in one run, on the sample dbt project and the real images/
   monolithic          one Dockerfile that copies the project and installs dbt (the seed's shape), after the
                       same one-model change, with the layer cache of its previous build
   decide              time for imagectl to decide "base reused" (`build --dry-run`: context hash + one registry lookup)
+  breakdown           where the warm split rebuild's time goes, from imagectl's build log timed line by line:
+                      imagectl before Docker (config, git, base decision, previous image), context upload, the project
+                      COPY, `dbt deps`, the build-time dbt parse, Docker's other steps, then push and records
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,11 +42,44 @@ RUN DBT_DUCKDB_PATH=/tmp/p.duckdb /opt/dbt/bin/dbt parse --quiet --profiles-dir 
 """
 
 
-
 def timed(*args: str, **kw) -> float:
     start = time.perf_counter()
     sh(*args, **kw)
     return time.perf_counter() - start
+
+
+def timed_lines(*args: str, **kw) -> list[tuple[float, str]]:
+    """Run a command; every line it writes to stderr, with the seconds since the start when it appeared."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, **kw)
+    assert process.stderr is not None
+    lines = [(time.perf_counter() - start, line.rstrip()) for line in process.stderr]
+    if process.wait() != 0:
+        sys.exit("\n".join(line for _, line in lines[-30:]))
+    return [(0.0, "start"), *lines, (time.perf_counter() - start, "end")]
+
+
+PHASES = (  # (phase, the build log line that starts it)
+    ("imagectl before Docker", r"^start$"),
+    ("context upload, cached steps", r"build: building"),
+    ("project COPY", r"Step \d+/\d+ : COPY --chown=dbt:dbt \$\{DBT_PROJECT_PATH\}/ /app/dbt/"),
+    ("dbt deps", r"Step \d+/\d+ : RUN .*dbt deps"),
+    ("parse stage: copy project and previous parse", r"Step \d+/\d+ : FROM \$\{BASE_IMAGE\} AS parse"),
+    ("dbt parse (incremental)", r"Step \d+/\d+ : RUN .*dbt_parse.py"),
+    ("final layer", r"Step \d+/\d+ : FROM project$"),
+    ("push and records", r"build: pushing|Successfully tagged"),
+)
+
+
+def breakdown(lines: list[tuple[float, str]]) -> list[tuple[str, float]]:
+    """Seconds per phase: from the first line of a phase to the first line of the next one found."""
+    marks = []
+    for phase, pattern in PHASES:
+        hit = next((t for t, line in lines if re.search(pattern, line.strip())), None)
+        if hit is not None:
+            marks.append((phase, hit))
+    marks.append(("end", lines[-1][0]))
+    return [(phase, marks[i + 1][1] - t) for i, (phase, t) in enumerate(marks[:-1])]
 
 
 def change_model(project: Path, n: int) -> None:
@@ -98,6 +136,9 @@ registry = "local"
 
         decide = min(timed(IMAGECTL, "build", "--jira", "BENCH-1", "--build-number", "3", "--dry-run", env=env) for _ in range(3))
 
+        change_model(project, 5)
+        phases = breakdown(timed_lines(IMAGECTL, "build", "--jira", "BENCH-1", "--build-number", "3", env=env))
+
         # A fresh agent: no local copy of the base or build images.
         for ref in sh("docker", "images", "--format", "{{.Repository}}:{{.Tag}}", f"{host}/bench/*").stdout.split():
             sh("docker", "rmi", "-f", ref)
@@ -137,6 +178,10 @@ registry = "local"
         ]:
             print(f"{name:45} {value:8.1f} {monolithic / value:13.2f}x")
         print(f"{'decide base reused (build --dry-run, best of 3)':45} {decide:8.2f}")
+        print()
+        print(f"{'where a warm split rebuild goes':45} {'seconds':>8}")
+        for phase, seconds in phases:
+            print(f"{phase:45} {seconds:8.2f}")
     finally:
         registry.stop()
         shutil.rmtree(work, ignore_errors=True)
