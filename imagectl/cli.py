@@ -466,11 +466,7 @@ def freeze(config_path: str | None, environment: str | None, reason: str | None,
       imagectl freeze --env prd --reason "revenue incident INC-42; on call investigating"
       imagectl history --env prd                     # shows who froze it, when and why
     """
-    from imagectl.build_info import resolve_actor
-    from imagectl.commands.freeze import plan_freeze
-
-    r = Run(config_path, environment)
-    _change(plan_freeze(r.config, r.credentials, r.environment, "freeze", resolve_actor(actor, r.environ), reason), dry_run, True, output)
+    _freeze("freeze", config_path, environment, reason, actor, dry_run, output)
 
 
 @cli.command()
@@ -487,11 +483,17 @@ def unfreeze(config_path: str | None, environment: str | None, reason: str | Non
     Examples:
       imagectl unfreeze --env prd --reason "INC-42 resolved"
     """
+    _freeze("unfreeze", config_path, environment, reason, actor, dry_run, output)
+
+
+def _freeze(
+    action: str, config_path: str | None, environment: str | None, reason: str | None, actor: str | None, dry_run: bool, output: str
+) -> None:
     from imagectl.build_info import resolve_actor
     from imagectl.commands.freeze import plan_freeze
 
     r = Run(config_path, environment)
-    _change(plan_freeze(r.config, r.credentials, r.environment, "unfreeze", resolve_actor(actor, r.environ), reason), dry_run, True, output)
+    _change(plan_freeze(r.config, r.credentials, r.environment, action, resolve_actor(actor, r.environ), reason), dry_run, True, output)
 
 
 @cli.command()

@@ -38,6 +38,8 @@ from imagectl.report import warn
 if TYPE_CHECKING:
     from imagectl.environment import Environment
 
+HISTORY_WINDOW = 50  # revisions a plan reads: enough for every rule, the same at 10 and at 100,000 revisions
+
 ACTION_VERBS = {"deploy": "deploy", "promote": "promote", "rollback": "roll back to", "freeze": "freeze at", "unfreeze": "unfreeze at"}
 
 
@@ -203,6 +205,39 @@ def next_release(history: list[Revision], bump: str) -> str:
         return "v1.0.0"
     newest = max(versions)
     return "v" + str({"major": newest.bump_major, "minor": newest.bump_minor, "patch": newest.bump_patch}[bump]())
+
+
+def decide_in(
+    env: Environment,
+    action: str,
+    tag: str,
+    digest: str,
+    *,
+    actor: str,
+    reason: str | None,
+    history: list[Revision] | None = None,
+    variable_value: str | None = None,
+    bump: str = "patch",
+    force: bool = False,
+    freeze: bool = False,
+) -> ChangePlan:
+    """``decide`` for a live environment: its settings, registry, Variable and (unless given) newest revisions."""
+    return decide(
+        action,
+        settings=env.settings,
+        registry=env.registry.name,
+        variable_location=env.variable.location(),
+        tag=tag,
+        digest=digest,
+        reference=env.reference(tag, digest),
+        actor=actor,
+        reason=reason,
+        history=env.history.newest(HISTORY_WINDOW) if history is None else history,
+        variable_value=env.variable_value() if variable_value is None else variable_value,
+        bump=bump,
+        force=force,
+        freeze=freeze,
+    )
 
 
 def frozen_message(current: Revision) -> str:

@@ -7,10 +7,8 @@ from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import NotFoundError
-from imagectl.rollout import Prepared, check_reach, decide, gate_scan
+from imagectl.rollout import Prepared, check_reach, decide_in, gate_scan
 from imagectl.tag_registry import build_commit
-
-HISTORY_WINDOW = 50  # revisions a plan reads: enough for every rule, the same at 10 and at 100,000 revisions
 
 
 def plan_deploy(
@@ -33,21 +31,7 @@ def plan_deploy(
             f"{env.reference(tag, '').rstrip('@')} does not exist in registry '{env.registry.name}'",
             f"build it first, or list what exists: imagectl tags list --env {environment}",
         )
-    plan = decide(
-        "deploy",
-        settings=env.settings,
-        registry=env.registry.name,
-        variable_location=env.variable.location(),
-        tag=tag,
-        digest=manifest.digest,
-        reference=env.reference(tag, manifest.digest),
-        actor=actor,
-        reason=reason,
-        history=env.history.newest(HISTORY_WINDOW),
-        variable_value=env.variable_value(),
-        bump=bump,
-        force=force,
-    )
+    plan = decide_in(env, "deploy", tag, manifest.digest, actor=actor, reason=reason, bump=bump, force=force)
     plan.git_sha = build_commit(env.registry, env.repository, tag, manifest.digest)
     plan.create_variable = create
     prepared = Prepared(plan, env)

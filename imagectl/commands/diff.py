@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from imagectl import labels as L
-from imagectl.commands.deploy import HISTORY_WINDOW
 from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import GitError, NotFoundError
 from imagectl.render import Result, v
+from imagectl.rollout import HISTORY_WINDOW
 from imagectl.tag_registry import build_commit
 from imagectl.tagging import find_jira_keys, parse_build_tag
 

@@ -7,12 +7,11 @@ the override is recorded in the revision."""
 
 from __future__ import annotations
 
-from imagectl.commands.deploy import HISTORY_WINDOW
 from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import InputError
-from imagectl.rollout import Prepared, check_reach, decide_freeze
+from imagectl.rollout import HISTORY_WINDOW, Prepared, check_reach, decide_freeze
 
 
 def plan_freeze(

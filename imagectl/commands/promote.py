@@ -4,14 +4,13 @@ within one registry nothing is copied. A release environment gives it the next v
 
 from __future__ import annotations
 
-from imagectl.commands.deploy import HISTORY_WINDOW
 from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import ConflictError, InputError, NotFoundError
 from imagectl.history import Revision
 from imagectl.namespaces import deployed_tag
-from imagectl.rollout import Prepared, check_reach, decide, gate_scan
+from imagectl.rollout import HISTORY_WINDOW, Prepared, check_reach, decide_in, gate_scan
 from imagectl.tag_registry import build_commit
 from imagectl.tagging import parse_build_tag
 
@@ -88,21 +87,7 @@ def plan_promote(
                 f'deploy it to {from_env} first, or pass --force --reason "..." to promote it anyway',
             )
         forced = f"never ran in {from_env}"
-    plan = decide(
-        "promote",
-        settings=target.settings,
-        registry=target.registry.name,
-        variable_location=target.variable.location(),
-        tag=tag,
-        digest=manifest.digest,
-        reference=target.reference(tag, manifest.digest),
-        actor=actor,
-        reason=reason,
-        history=target.history.newest(HISTORY_WINDOW),
-        variable_value=target.variable_value(),
-        bump=bump,
-        force=force,
-    )
+    plan = decide_in(target, "promote", tag, manifest.digest, actor=actor, reason=reason, bump=bump, force=force)
     if forced:
         plan.forced = f"{plan.forced}; {forced}" if plan.forced else forced
     plan.from_environment = from_env

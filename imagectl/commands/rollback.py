@@ -4,13 +4,12 @@ the environment in the same revision (so the next merge's ``imagectl ci`` does n
 
 from __future__ import annotations
 
-from imagectl.commands.deploy import HISTORY_WINDOW
 from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import NotFoundError
 from imagectl.history import Revision
-from imagectl.rollout import Prepared, check_reach, decide
+from imagectl.rollout import HISTORY_WINDOW, Prepared, check_reach, decide_in
 
 
 def rollback_target(env: Environment, history: list[Revision], to: str | None, variable_value: str | None) -> tuple[str, str, str]:
@@ -65,20 +64,7 @@ def plan_rollback(
             f"the image of {how} ({tag}@{digest[:19]}) no longer exists in registry '{env.registry.name}'; nothing was changed",
             "choose another target with --to REVISION|TAG",
         )
-    plan = decide(
-        "rollback",
-        settings=env.settings,
-        registry=env.registry.name,
-        variable_location=env.variable.location(),
-        tag=tag,
-        digest=digest,
-        reference=env.reference(tag, digest),
-        actor=actor,
-        reason=reason,
-        history=history,
-        variable_value=value,
-        freeze=freeze,
-    )
+    plan = decide_in(env, "rollback", tag, digest, actor=actor, reason=reason, history=history, variable_value=value, freeze=freeze)
     plan.git_sha = next((r.git_sha for r in history if r.digest == digest and r.git_sha), None)
     plan.create_variable = create
     if with_diff and plan.state == "new":

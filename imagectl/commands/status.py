@@ -13,7 +13,7 @@ from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
 from imagectl.history import Revision
 from imagectl.render import Result, parse_iso, v
-from imagectl.rollout import frozen_message, next_release
+from imagectl.rollout import HISTORY_WINDOW, frozen_message, next_release
 
 
 @dataclass
@@ -162,7 +162,7 @@ def environment_status(config: Config, credentials: Credentials, name: str, env:
     status = EnvironmentStatus(name, env.registry.name, env.settings.variable, None, None, None, False, None)
     history: list[Revision] = []
     try:
-        history = env.history.newest(50)
+        history = env.history.newest(HISTORY_WINDOW)
         status.latest = history[0] if history else None
     except ImagectlError as exc:
         status.errors.append(f"registry: {exc.one_line()}")

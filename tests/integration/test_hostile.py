@@ -9,7 +9,6 @@ import pty
 import select
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,32 +22,9 @@ from tests.conftest import git
 from tests.fault_proxy import FaultProxy
 from tests.integration.airflow_helpers import get_variable
 from tests.integration.conftest import commit_change
+from tests.integration.project import CREDS, Project, host
 
 pytestmark = pytest.mark.usefixtures("python_stand_in")
-CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
-
-
-def host(server) -> str:
-    return server.url.removeprefix("http://")
-
-
-class Project:
-    def __init__(self, imagectl, root: Path) -> None:
-        self.imagectl, self.root = imagectl, root
-        self.repo = next(x.split('"')[1] for x in (root / "imagectl.toml").read_text().splitlines() if "dbt-build" in x)
-
-    def run(self, *args: str, env: dict[str, str] | None = None):
-        return self.imagectl(*args, "--config", str(self.root / "imagectl.toml"), env={**CREDS, **(env or {})})
-
-    def json(self, *args: str, env: dict[str, str] | None = None):
-        result = self.run(*args, "-o", "json", env=env)
-        assert result.exit_code == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def build(self, n: int, env: dict[str, str] | None = None) -> None:
-        commit_change(self.root, "models/orders.sql", f"select {n} as id -- {n}\n", f"DATA-1234 change {n}")
-        result = self.run("build", "--build-number", str(n), "--quiet", env=env)
-        assert result.exit_code == 0, result.stderr
 
 
 def two_envs(dev_registry: str, airflow_url: str, var: str, prd_registry: str | None = None) -> str:

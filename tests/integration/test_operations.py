@@ -19,37 +19,11 @@ from imagectl.labels import BuildInfo
 from imagectl.registries._base import Manifest
 from imagectl.registries.oci import OciRegistry
 from imagectl.tag_registry import write_record
-from tests import stack
 from tests.integration.airflow_helpers import RecordingServer, get_variable
 from tests.integration.conftest import commit_change
+from tests.integration.project import CREDS, Project, host
 
 pytestmark = pytest.mark.usefixtures("python_stand_in")
-CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
-
-
-def host(server) -> str:
-    return server.url.removeprefix("http://")
-
-
-class Project:
-    def __init__(self, imagectl, root: Path) -> None:
-        self.imagectl, self.root = imagectl, root
-        lines = (root / "imagectl.toml").read_text().splitlines()
-        self.repo = next(x.split('"')[1] for x in lines if "dbt-build" in x)
-        self.base_repo = next(x.split('"')[1] for x in lines if "dbt-base" in x)
-
-    def run(self, *args: str, env: dict[str, str] | None = None, cwd: str | None = None):
-        return self.imagectl(*args, "--config", str(self.root / "imagectl.toml"), env={**CREDS, **(env or {})})
-
-    def json(self, *args: str, env: dict[str, str] | None = None):
-        result = self.run(*args, "-o", "json", env=env)
-        assert result.exit_code == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def build(self, n: int, message: str | None = None) -> None:
-        commit_change(self.root, "models/orders.sql", f"select {n} as id -- {n}\n", message or f"DATA-1234 change {n}")
-        result = self.run("build", "--build-number", str(n), "--quiet")
-        assert result.exit_code == 0, result.stderr
 
 
 def environments(registry_host: str, airflow_url: str, var: str, extra_prd: str = "", extra: str = "") -> str:

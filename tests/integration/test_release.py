@@ -11,36 +11,9 @@ import requests
 
 from tests import stack
 from tests.integration.airflow_helpers import StopOnWrite, get_variable, set_variable
-from tests.integration.conftest import commit_change
+from tests.integration.project import CREDS, Project, host
 
 pytestmark = pytest.mark.usefixtures("python_stand_in")
-
-CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
-
-
-def host(server) -> str:
-    return server.url.removeprefix("http://")
-
-
-class Project:
-    """A dbt repository with dev (registry 1) and prd (registry 2, a release environment) on one Airflow."""
-
-    def __init__(self, imagectl, root: Path, variable_prefix: str) -> None:
-        self.imagectl, self.root, self.var = imagectl, root, variable_prefix
-        self.config = str(root / "imagectl.toml")
-
-    def run(self, *args: str, env: dict[str, str] | None = None):
-        return self.imagectl(*args, "--config", self.config, env={**CREDS, **(env or {})})
-
-    def json(self, *args: str):
-        result = self.run(*args, "-o", "json")
-        assert result.exit_code == 0, result.stderr
-        return json.loads(result.stdout)
-
-    def build(self, number: int) -> dict:
-        commit_change(self.root, "models/orders.sql", f"select {number} as id -- build {number}\n", f"DATA-1234 change {number}")
-        images = self.json("build", "--build-number", str(number), "--quiet")["images"]
-        return next(i for i in images if i["image"] == "build")
 
 
 def environments(dev_url: str, prd_url: str, var: str, dev_registry: str = "local", extra_env: str = "") -> str:

@@ -26,10 +26,10 @@ import requests
 from tests import stack
 from tests.integration.airflow_helpers import admin_headers
 from tests.integration.conftest import commit_change
+from tests.integration.project import Project
 
 pytestmark = pytest.mark.usefixtures("python_stand_in")
 ROOT = Path(__file__).resolve().parents[2]
-CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
 SM_BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
 SSM_BACKEND = "airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend"
 SHADOW_DAG = """
@@ -79,19 +79,6 @@ def start_backend_airflow(work: Path, moto_url: str, backend: str, variable: str
     airflow.stop()
     stack.unavailable(f"Airflow did not parse the DAGs in time: {airflow.log.read_text()[-2000:]}")
     raise AssertionError  # unreachable
-
-
-class Project:
-    def __init__(self, imagectl, root: Path) -> None:
-        self.imagectl, self.root = imagectl, root
-
-    def run(self, *args: str, config: str = "imagectl.toml"):
-        return self.imagectl(*args, "--config", str(self.root / config), env=CREDS)
-
-    def json(self, *args: str, config: str = "imagectl.toml"):
-        result = self.run(*args, "-o", "json", config=config)
-        assert result.exit_code == 0, result.stderr
-        return json.loads(result.stdout)
 
 
 def container_image(dag_id: str, run_id: str) -> str:
