@@ -1,3 +1,3 @@
 """imagectl: build, tag, push and roll back the dbt images that Airflow runs."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
