@@ -135,6 +135,8 @@ def confirm_on_terminal(yes: bool) -> Any:
             return
         if not sys.stdin.isatty():
             raise InputError(f"{plan.environment} requires confirmation and there is no terminal to ask on", "pass --yes")
+        if getattr(plan, "diff", None) is not None:  # what the change undoes or adds, before the question
+            click.echo(plan.diff.text(), err=True)
         if not click.confirm(plan.question(), default=False, err=True):
             raise AbortedError(f"not confirmed: nothing was changed in {plan.environment}", "answer y to go ahead, or pass --yes")
 
@@ -445,9 +447,10 @@ def rollback(
     if freeze and not reason:
         raise InputError("--freeze needs --reason", "say why the environment is frozen; it is shown to whoever tries to deploy")
     r = Run(config_path, environment)
-    prepared = plan_rollback(
-        r.config, r.credentials, r.environment, to, resolve_actor(actor, r.environ), reason, freeze=freeze, create=create, with_diff=dry_run
-    )
+    # What the rollback undoes is shown with the plan and at the confirmation prompt (a terminal without --yes).
+    with_diff = dry_run or (not yes and sys.stdin.isatty())
+    who = resolve_actor(actor, r.environ)
+    prepared = plan_rollback(r.config, r.credentials, r.environment, to, who, reason, freeze=freeze, create=create, with_diff=with_diff)
     _change(prepared, dry_run, yes, output)
 
 

@@ -112,12 +112,6 @@ class DockerEngine:
         except APIError:
             return False
 
-    def tag(self, image_id: str, repository: str, tag: str) -> None:
-        self.client.api.tag(image_id, repository, tag)
-
-    def labels(self, reference: str) -> dict[str, str]:
-        return dict(self.client.images.get(reference).labels or {})
-
 
 def _short(exc: Exception) -> str:
     text = getattr(exc, "explanation", None) or str(exc)

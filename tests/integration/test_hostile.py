@@ -292,6 +292,15 @@ def test_confirmation_on_a_real_terminal(imagectl, make_project, oci_registry, a
     code, output = _pty_run(args, b"y", env)
     assert code == 0 and "prd: revision 1 recorded — promote DATA-1234-1 (v1.0.0)" in output
     assert get_variable(airflow3, "img_pty_prd")["value"].endswith(project.json("history", "--env", "prd")["revisions"][0]["digest"])
+    # A rollback at the prompt shows what it would undo before asking.
+    project.build(2)
+    project.json("deploy", "DATA-1234-2", "--env", "dev")
+    assert _pty_run([*args[:1], "DATA-1234-2", *args[2:]], b"y", env)[0] == 0
+    code, output = _pty_run(["rollback", "--env", "prd", "--reason", "pty check", "--config", str(root / "imagectl.toml")], b"n", env)
+    assert code == 13 and "rollback prd: DATA-1234-2 → DATA-1234-1" in output, output
+    lines = output.splitlines()
+    assert any(line.startswith("from ") and "DATA-1234-2" in line for line in lines), output
+    assert any(line.startswith("to ") and "DATA-1234-1" in line for line in lines), output
 
 
 def test_path_injection_is_refused_before_any_request(imagectl, make_project, oci_registry, airflow3):
