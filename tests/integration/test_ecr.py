@@ -60,7 +60,8 @@ def test_registry_init_creates_immutable_repositories_with_the_retention_policy(
     planned = run(imagectl, root, "registry", "init", "--dry-run", "-o", "json")
     assert planned.exit_code == 0, planned.stderr
     plan = json.loads(planned.stdout)
-    assert plan["applied"] is False and plan["retention_policy"] == ecr_lifecycle_policy(RetentionConfig())
+    retention = RetentionConfig(build_tag_prefixes=("DATA-", "OPS-"))  # one build rule per [jira] projects key
+    assert plan["applied"] is False and plan["retention_policy"] == ecr_lifecycle_policy(retention)
     assert [(c["repository"], c["action"]) for c in plan["changes"]] == [
         (base, "create"),
         (base, "set-lifecycle-policy"),
@@ -76,9 +77,7 @@ def test_registry_init_creates_immutable_repositories_with_the_retention_policy(
     for repo in (base, build):
         described = client.describe_repositories(repositoryNames=[repo])["repositories"][0]
         assert described["imageTagMutability"] == "IMMUTABLE" and described["imageScanningConfiguration"]["scanOnPush"] is True
-        assert json.loads(client.get_lifecycle_policy(repositoryName=repo)["lifecyclePolicyText"]) == ecr_lifecycle_policy(
-            RetentionConfig()
-        )
+        assert json.loads(client.get_lifecycle_policy(repositoryName=repo)["lifecyclePolicyText"]) == ecr_lifecycle_policy(retention)
     assert "nothing to change" in run(imagectl, root, "registry", "init").stdout
 
     # Made mutable by hand, or given an exclusion filter that covers imagectl's tags: put right; a team's own filter stays.

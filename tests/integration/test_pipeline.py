@@ -65,14 +65,15 @@ class Pipeline:
     def imagectl(self, *args: str, env: dict[str, str] | None = None):
         return run_cli(*args, "--config", self.config, env={**CREDS, **(env or {})})
 
-    def ci(self, number: int, result_key: str, branch: str = BRANCH, *flags: str):
+    def ci(self, number: int, result_key: str, branch: str = BRANCH, *flags: str, wait: bool = True):
         env = {
             "bamboo_buildNumber": str(number),
             "bamboo_planRepository_branchName": branch,
             "bamboo_buildResultKey": result_key,
             "bamboo_buildResultsUrl": f"https://bamboo.example.com/browse/{result_key}",
         }
-        result = self.imagectl("ci", "--wait", "--timeout", "600", "--quiet", "-o", "json", *flags, env=env)
+        waiting = ("--wait", "--timeout", "600") if wait else ()
+        result = self.imagectl("ci", *waiting, "--quiet", "-o", "json", *flags, env=env)
         assert result.exit_code == 0, result.stderr + result.stdout
         return json.loads(result.stdout)
 
@@ -292,9 +293,16 @@ def test_ci_on_main_promotes_what_dev_ran_from_the_same_commit(pipeline, prd_reg
     assert plan["steps"][0]["decision"].startswith(f"skipped: dev ran {dev_tag}, built from this commit")
     refused = run_cli("ci", "--config", pipeline.config, env=env)
     assert refused.exit_code == 2 and "prd requires confirmation" in refused.stderr  # Bamboo passes --yes on main
-    result = pipeline.ci(11, "DBT-E2E-11", "main", "--yes")
+    # This one Airflow serves both environments and its DAG reads dev's Variable (DBT_DAG_IMAGE_VARIABLE), so prd's
+    # run renders dev's image: Bamboo's step on main would fail on that with --wait (below); here it triggers only.
+    result = pipeline.ci(11, "DBT-E2E-11", "main", "--yes", wait=False)
     assert result["build"] is None  # nothing rebuilt: the image dev ran is promoted
     assert (result["release"]["revision"]["action"], result["release"]["revision"]["tag"]) == ("promote", dev_tag)
     assert result["release"]["revision"]["release"] == "v1.0.0"
     assert result["release"]["variable_value"].startswith(prd_registry.url.removeprefix("http://"))
     assert result["release"]["variable_value"].endswith(dev["release"]["variable_value"].split("@")[1])  # same digest
+    # What actually ran is checked: the run renders dev's reference, not prd's revision → exit 12, naming the cause.
+    check = ["trigger", "dbt_build", "--env", "prd", "--run-id", "prd-check", "--wait", "--timeout", "600"]
+    ran = run_cli(*check, "--config", pipeline.config, env=CREDS)
+    assert ran.exit_code == 12, ran.stderr
+    assert "not revision 1's" in ran.stderr and "DBT_DAG_IMAGE_VARIABLE" in ran.stderr
