@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -116,3 +117,6 @@ def build_dag(dag_id: str, settings: dbt_settings.Settings) -> DAG:
 
 
 dag = build_dag("dbt_build", SETTINGS)
+# One Airflow serving several environments: a DAG per environment, each reading that environment's Variable.
+for _dag_id, _variable in SETTINGS.extra_dags.items():
+    globals()[f"dag_{_dag_id}"] = build_dag(_dag_id, dataclasses.replace(SETTINGS, image_variable=_variable))

@@ -7,6 +7,9 @@ templating when a task runs, Lightdash credentials from a Connection when its ta
 |---------------------------------|----------------------|----------------------------------------------------------|
 | DBT_DAG_OPERATOR                | kubernetes           | kubernetes (KubernetesPodOperator, production) or docker |
 | DBT_DAG_IMAGE_VARIABLE          | dbt_image            | the Variable imagectl deploys into                       |
+| DBT_DAG_EXTRA_DAGS              | (none)               | JSON {"dag_id": "Variable"}: one more dbt DAG per entry,  |
+|                                 |                      | for one Airflow serving several environments (set each   |
+|                                 |                      | environment's dbt_dag in imagectl.toml to its DAG)       |
 | DBT_DAG_SCHEDULE                | 0 8 * * *            | when the daily full build runs (cron)                    |
 | DBT_DAG_TIMEZONE                | Asia/Seoul           | time zone of that schedule                               |
 | DBT_DAG_TARGET                  | (profile's default)  | dbt target unless a run's conf names one                 |
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 class Settings:
     operator: str = "kubernetes"
     image_variable: str = "dbt_image"
+    extra_dags: dict[str, str] = field(default_factory=dict)  # DAG id → the Variable that DAG reads
     schedule: str = "0 8 * * *"
     timezone: str = "Asia/Seoul"
     target: str = ""
@@ -68,9 +73,16 @@ def load(environ: Mapping[str, str] = os.environ) -> Settings:
         for part in get("DOCKER_MOUNTS", "").split(",")
         if ":" in part
     )
+    extra_dags = json.loads(get("EXTRA_DAGS", "{}"))
+    if not isinstance(extra_dags, dict) or not all(
+        isinstance(k, str) and re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", k) and isinstance(v, str) and re.fullmatch(r"[A-Za-z_]\w{0,249}", v)
+        for k, v in extra_dags.items()
+    ):
+        raise ValueError('DBT_DAG_EXTRA_DAGS must be a JSON object of DAG id → Variable key, e.g. {"dbt_build_prd": "dbt_image_prd"}')
     return Settings(
         operator=operator,
         image_variable=get("IMAGE_VARIABLE", "dbt_image"),
+        extra_dags=extra_dags,
         schedule=get("SCHEDULE", "0 8 * * *"),
         timezone=get("TIMEZONE", "Asia/Seoul"),
         target=get("TARGET", ""),

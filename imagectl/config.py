@@ -85,6 +85,7 @@ class EnvironmentConfig:
     max_severity: str | None = None  # scan gate for promotions into this environment
     scan_wait: int = 300  # seconds the scan gate waits for a scan still running
     notify: tuple[str, ...] = ()
+    dbt_dag: str | None = None  # the dbt DAG that reads this environment's Variable; None: [ci] dbt_dag
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,10 @@ class Config:
 
     def registry_for(self, environment: str) -> RegistryConfig:
         return self.registries[self.environment(environment).registry]
+
+    def dbt_dag_for(self, environment: str) -> str:
+        """The dbt DAG whose runs use this environment's Variable (its own `dbt_dag`, else [ci] dbt_dag)."""
+        return self.environment(environment).dbt_dag or self.ci.dbt_dag
 
     @property
     def dbt_project_path(self) -> str:
@@ -419,6 +424,7 @@ def _environments(
                 "max_severity",
                 "scan_wait",
                 "notify",
+                "dbt_dag",
                 *all_store_keys,
             }
         )
@@ -439,6 +445,12 @@ def _environments(
         sep = env.string("variables_sep", default="/") or "/"
         release = env.boolean("release", name == "prd")
         notify = env.strings("notify", what="webhook names from [webhooks]")
+        dbt_dag = env.string("dbt_dag")
+        if dbt_dag is not None:
+            try:
+                validate_dag_id(dbt_dag)
+            except Exception:  # noqa: BLE001 - re-raised as a config error naming the key
+                raise env.fail(env.key("dbt_dag"), "must be an Airflow DAG id of letters, digits, '_', '.' or '-'") from None
         for hook in notify:
             if hook not in webhooks:
                 raise env.fail(env.key("notify"), f"names '{hook}', which is not under [webhooks]")
@@ -457,6 +469,7 @@ def _environments(
             max_severity=env.choice("max_severity", SEVERITIES, None),
             scan_wait=env.integer("scan_wait", 300, 0, 86_400),
             notify=notify,
+            dbt_dag=dbt_dag,
         )
     return result
 

@@ -34,6 +34,7 @@ echo "demo: starting two registries and Airflow 3 (standalone) on 127.0.0.1 ..."
   --airflow-env "AIRFLOW__CORE__DAGS_FOLDER=$root/dags" \
   --airflow-env DBT_DAG_OPERATOR=docker --airflow-env DBT_DAG_DOCKER_NETWORK=host \
   --airflow-env DBT_DAG_DOCKER_AUTO_REMOVE=never --airflow-env DBT_DAG_IMAGE_VARIABLE=dbt_image_dev \
+  --airflow-env 'DBT_DAG_EXTRA_DAGS={"dbt_build_prd": "dbt_image_prd"}' \
   --airflow-env "DBT_DAG_DOCKER_MOUNTS=$stack/warehouse:/data,$stack/state:/state" \
   --airflow-env DBT_DAG_STATE_URI=/state --airflow-env 'DBT_DAG_EXTRA_ENV={"DBT_DUCKDB_PATH": "/data/jaffle.duckdb"}' \
   --env-file "$stack/servers.env" &
@@ -41,7 +42,7 @@ stack_pid=$!
 cleanup() {
   kill "$stack_pid" 2>/dev/null || true
   wait "$stack_pid" 2>/dev/null || true
-  docker ps -aq --filter name=dbt_build- | xargs -r docker rm -f >/dev/null
+  docker ps -aq --filter name=dbt_build | xargs -r docker rm -f >/dev/null
 }
 trap cleanup EXIT
 for _ in $(seq 1 360); do
@@ -87,6 +88,7 @@ variable = "dbt_image_dev"
 registry = "prd"
 airflow_url = "$AIRFLOW_URL"
 variable = "dbt_image_prd"
+dbt_dag = "dbt_build_prd"   # one Airflow serves both environments here: prd's DAG reads prd's Variable
 release = true
 [ci]
 branches = { "feature/*" = "dev" }
@@ -103,8 +105,8 @@ until curl -fs -H "Authorization: Bearer $(curl -fs -X POST -H 'Content-Type: ap
       "$AIRFLOW_URL/api/v2/dags/dbt_build" >/dev/null; do sleep 2; done
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-ran() {  # what a DAG run really ran: the container's image and the entrypoint's lines
-  local name="dbt_build-${1//[:+]/-}"
+ran() {  # what a DAG run really ran: the container's image and the entrypoint's lines (DAG id: $2, default dbt_build)
+  local name="${2:-dbt_build}-${1//[:+]/-}"
   echo "   container $name ran image $(docker inspect -f '{{.Image}}' "$name" | cut -c1-19)"
   docker logs "$name" 2>&1 | grep -E '^entrypoint:|OK created' | sed 's/^/   /'
 }
@@ -124,6 +126,9 @@ bamboo 2 imagectl ci --wait --quiet
 ran imagectl__DATA-DBT-2__dbt_build
 step "imagectl promote DATA-1-2 --from dev --to prd --yes --reason 'weekly release'"
 imagectl promote DATA-1-2 --from dev --to prd --yes --reason "weekly release"
+step "imagectl trigger dbt_build_prd --env prd --wait   (prd's DAG runs the promoted image)"
+imagectl trigger dbt_build_prd --env prd --run-id first-release --wait
+ran first-release dbt_build_prd
 step "imagectl diff --env dev   (what a rollback would undo: commits, Jira keys, dbt files)"
 imagectl diff --env dev
 step "imagectl rollback --env dev --freeze --reason 'orders change broke revenue'; the next run runs the previous image"

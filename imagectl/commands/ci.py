@@ -216,7 +216,7 @@ def plan_ci(
                         conf={"imagectl_tag": tag},
                     )
                 )
-            dag = config.ci.dbt_dag
+            dag = config.dbt_dag_for(environment)
             conf = {**config.ci.slim_conf, "imagectl_tag": tag, "bamboo_result": result_key}
             steps.append(
                 CiStep(
@@ -323,13 +323,14 @@ def apply_ci(
             )
             progress.say(f"{dag_id}: {'triggered' if triggered.created else 'already triggered by this Bamboo result'} {triggered.url}")
             result.triggers.append(triggered)
-            if dag_id == config.ci.dbt_dag and prepared is not None and result.release is not None and result.release.plan.state == "new":
+            new_release = result.release is not None and result.release.plan.state == "new"
+            if dag_id == config.dbt_dag_for(step.environment) and prepared is not None and new_release:
                 notify_change(prepared, result.release, triggered.url)
     if (
         prepared is not None
         and result.release is not None
         and result.release.plan.state == "new"
-        and not any(t.dag_id == config.ci.dbt_dag for t in result.triggers)
+        and not any(t.dag_id == config.dbt_dag_for(t.environment) for t in result.triggers)
     ):
         notify_change(prepared, result.release)
     return result

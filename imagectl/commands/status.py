@@ -135,7 +135,7 @@ def rerun_command(revision: Revision) -> str:
 
 
 def _last_run(config: Config, env: Environment, latest: Revision | None, value: str | None) -> LastRun | None:
-    dag_id, task_id = config.ci.dbt_dag, config.ci.dbt_task
+    dag_id, task_id = config.dbt_dag_for(env.name), config.ci.dbt_task
     run = env.runs.latest_run(dag_id)
     if run is None:
         return None
@@ -200,8 +200,9 @@ def environment_status(config: Config, credentials: Credentials, name: str, env:
     elif not run_ok:
         status.hint = (
             "the latest dbt run rendered another image than the Variable holds: a secrets backend or AIRFLOW_VAR_ setting "
-            "may shadow it, or the DAG reads another Variable (see docs: variable_store); "
-            f"check with imagectl trigger {config.ci.dbt_dag} --env {name} --wait"
+            "may shadow it, or the DAG reads another Variable (see docs: variable_store; one Airflow for several "
+            "environments needs a DAG per environment: DBT_DAG_EXTRA_DAGS and environments.<name>.dbt_dag); "
+            f"check with imagectl trigger {config.dbt_dag_for(name)} --env {name} --wait"
         )
     elif status.unrecorded_release:
         status.hint = "re-run the interrupted promote to record it (it reuses that version)"

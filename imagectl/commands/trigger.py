@@ -85,7 +85,8 @@ def raise_if_other_image(check: Verification | None, env_name: str, dag_id: str)
     raise RanOtherImageError(
         f"run of {dag_id} in {env_name} rendered {v(check.rendered) or 'no image'}, not revision {check.revision}'s {v(check.expected)}",
         "the Variable is shadowed (a secrets backend, or AIRFLOW_VAR_ on the workers: set variable_store), "
-        "or the DAG reads another Variable (DBT_DAG_IMAGE_VARIABLE vs variable in imagectl.toml)",
+        "or the DAG reads another Variable (DBT_DAG_IMAGE_VARIABLE vs variable in imagectl.toml; one Airflow for "
+        "several environments: a DAG each, DBT_DAG_EXTRA_DAGS and environments.<name>.dbt_dag)",
     )
 
 
@@ -135,6 +136,6 @@ def trigger(
             if on_state and state != last:
                 on_state(state)
                 last = state
-        if verify and dag_id == config.ci.dbt_dag:
+        if verify and dag_id == config.dbt_dag_for(environment):
             check = verify_image(config, env, dag_id, run_id)
     return TriggerResult(environment, dag_id, run_id, state, runs.run_url(dag_id, run_id), existing is None, wait, check)

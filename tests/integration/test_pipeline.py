@@ -26,7 +26,7 @@ CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": s
 BRANCH = "feature/DATA-9-images"
 
 
-def dagbag(operator: str, tmp_path: Path) -> dict:
+def dagbag(operator: str, tmp_path: Path, **settings: str) -> dict:
     """Load dags/ into a DagBag inside the Airflow 3 virtualenv (where the providers are)."""
     probe = (
         "import json\nfrom airflow.dag_processing.dagbag import DagBag\n"
@@ -40,6 +40,7 @@ def dagbag(operator: str, tmp_path: Path) -> dict:
         "print('RESULT' + json.dumps(out))\n"
     )
     env = {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "DBT_DAG_OPERATOR": operator, "PATH": "/usr/bin:/bin"}
+    env.update({f"DBT_DAG_{k.upper()}": v for k, v in settings.items()})
     result = subprocess.run(
         [str(stack.airflow_binary(3).parent / "python"), "-c", probe], capture_output=True, text=True, env=env, timeout=300
     )
@@ -56,6 +57,17 @@ def test_dags_load_with_the_documented_schedule(operator, task_type, tmp_path):
     assert (dbt["timetable"], dbt["cron"], dbt["timezone"]) == ("CronTriggerTimetable", "0 8 * * *", "Asia/Seoul")
     assert dbt["tasks"]["dbt_build"] == [task_type, "{{ var.value.dbt_image }}"]  # templated, never Variable.get at parse time
     assert bag["dags"]["lightdash_sync"]["timetable"] == "NullTimetable"
+
+
+def test_one_airflow_for_two_environments_gets_a_dag_per_variable(tmp_path):
+    bag = dagbag("docker", tmp_path, extra_dags=json.dumps({"dbt_build_prd": "dbt_image_prd"}))
+    assert bag["errors"] == {}
+    assert bag["dags"]["dbt_build"]["tasks"]["dbt_build"][1] == "{{ var.value.dbt_image }}"
+    assert bag["dags"]["dbt_build_prd"]["tasks"]["dbt_build"][1] == "{{ var.value.dbt_image_prd }}"
+    assert bag["dags"]["dbt_build_prd"]["cron"] == "0 8 * * *"
+    (tmp_path / "bad").mkdir()
+    bad = dagbag("docker", tmp_path / "bad", extra_dags=json.dumps({"dbt_build_prd": "{{ 7 * 7 }}"}))
+    assert any("DBT_DAG_EXTRA_DAGS" in error for error in bad["errors"].values())
 
 
 class Pipeline:
@@ -117,6 +129,7 @@ def pipeline(tmp_path_factory, oci_registry, prd_registry, moto, python_image):
             "DBT_DAG_DOCKER_AUTO_REMOVE": "never",
             "DBT_DAG_DOCKER_MOUNTS": f"{warehouse}:/data",
             "DBT_DAG_IMAGE_VARIABLE": "dbt_image_dev",
+            "DBT_DAG_EXTRA_DAGS": json.dumps({"dbt_build_prd": "dbt_image_prd"}),  # one Airflow, a DAG per environment
             "DBT_DAG_STATE_URI": "s3://dbt-e2e/prod",
             "DBT_DAG_EXTRA_ENV": json.dumps(container_env),
             "AIRFLOW_CONN_LIGHTDASH_DEFAULT": json.dumps(
@@ -147,6 +160,7 @@ insecure = true
 registry = "prd"
 airflow_url = "{airflow.url}"
 variable = "dbt_image_prd"
+dbt_dag = "dbt_build_prd"
 release = true
 
 [ci]
@@ -157,7 +171,7 @@ build_environment = "dev"
         repo = DbtRepo(work / "repo", oci_registry.url.removeprefix("http://"), python_image, environments, "pipeline-test")
         yield Pipeline(repo, airflow, lightdash, str(repo.root / "imagectl.toml"))
     finally:
-        for container in docker.from_env().containers.list(all=True, filters={"name": "dbt_build-"}):
+        for container in docker.from_env().containers.list(all=True, filters={"name": "dbt_build"}):
             container.remove(force=True)
         airflow.stop()
         lightdash.close()
@@ -293,16 +307,18 @@ def test_ci_on_main_promotes_what_dev_ran_from_the_same_commit(pipeline, prd_reg
     assert plan["steps"][0]["decision"].startswith(f"skipped: dev ran {dev_tag}, built from this commit")
     refused = run_cli("ci", "--config", pipeline.config, env=env)
     assert refused.exit_code == 2 and "prd requires confirmation" in refused.stderr  # Bamboo passes --yes on main
-    # This one Airflow serves both environments and its DAG reads dev's Variable (DBT_DAG_IMAGE_VARIABLE), so prd's
-    # run renders dev's image: Bamboo's step on main would fail on that with --wait (below); here it triggers only.
-    result = pipeline.ci(11, "DBT-E2E-11", "main", "--yes", wait=False)
+    # This one Airflow serves both environments, with a DAG each (DBT_DAG_EXTRA_DAGS; prd's dbt_dag names its own).
+    result = pipeline.ci(11, "DBT-E2E-11", "main", "--yes")
     assert result["build"] is None  # nothing rebuilt: the image dev ran is promoted
     assert (result["release"]["revision"]["action"], result["release"]["revision"]["tag"]) == ("promote", dev_tag)
     assert result["release"]["revision"]["release"] == "v1.0.0"
     assert result["release"]["variable_value"].startswith(prd_registry.url.removeprefix("http://"))
     assert result["release"]["variable_value"].endswith(dev["release"]["variable_value"].split("@")[1])  # same digest
-    # What actually ran is checked: the run renders dev's reference, not prd's revision → exit 12, naming the cause.
-    check = ["trigger", "dbt_build", "--env", "prd", "--run-id", "prd-check", "--wait", "--timeout", "600"]
-    ran = run_cli(*check, "--config", pipeline.config, env=CREDS)
-    assert ran.exit_code == 12, ran.stderr
-    assert "not revision 1's" in ran.stderr and "DBT_DAG_IMAGE_VARIABLE" in ran.stderr
+    run = next(t for t in result["triggers"] if t["dag_id"] == "dbt_build_prd")
+    assert run["state"] == "success" and run["verification"]["ok"] is True  # prd's run ran prd's revision
+    status = pipeline.imagectl("status", "--env", "prd")
+    assert status.exit_code == 0 and "ran the deployed image" in status.stdout, status.stdout
+    # The DAG of another environment is not taken for prd's: dbt_build reads dev's Variable, and its run is not
+    # checked against prd's history; checking it under prd's own DAG id is.
+    other = pipeline.imagectl("trigger", "dbt_build", "--env", "prd", "--run-id", "not-prd", "--wait", "--timeout", "600")
+    assert other.exit_code == 0 and "image:" not in other.stdout, other.stdout

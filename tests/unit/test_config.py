@@ -56,6 +56,13 @@ def test_valid_config(tmp_path):
     assert config.environments["prd"].release and config.environments["prd"].confirm
     assert not config.environments["dev"].release
     assert config.registry_for("prd").name == "local"
+    assert config.dbt_dag_for("prd") == config.dbt_dag_for("dev") == "dbt_build"  # [ci] dbt_dag unless the env names its own
+
+
+def test_an_environment_names_its_own_dbt_dag(tmp_path):
+    """One Airflow for dev and prd: each environment's runs are those of its own DAG, reading its own Variable."""
+    config = load_config(write_project(tmp_path, VALID.replace('registry = "local"', 'registry = "local"\ndbt_dag = "dbt_build_prd"')))
+    assert (config.dbt_dag_for("dev"), config.dbt_dag_for("prd")) == ("dbt_build", "dbt_build_prd")
 
 
 def test_found_from_subdirectory(tmp_path):
@@ -84,6 +91,7 @@ def test_missing_file_says_how_to_fix(tmp_path):
         (lambda t: t.replace("insecure = true", 'insecure = "yes"'), "'registries.local.insecure' must be true or false"),
         (lambda t: t.replace('default_environment = "dev"', 'default_environment = "qa"'), "'project.default_environment' names 'qa'"),
         (lambda t: t + "\n[oops", "is not valid TOML"),
+        (lambda t: t.replace('registry = "local"', 'registry = "local"\ndbt_dag = "../x"'), "'environments.prd.dbt_dag' must be"),
     ],
 )
 def test_bad_config_names_key_and_file(tmp_path, change, message):
