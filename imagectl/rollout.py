@@ -198,13 +198,15 @@ class ChangeResult(Result):
 # -- planning (pure) ------------------------------------------------------------------------------------------
 
 
+def bumped(version: semver.Version, bump: str) -> str:
+    """The release tag after ``version``: ``bump`` is major, minor or patch."""
+    return "v" + str({"major": version.bump_major, "minor": version.bump_minor, "patch": version.bump_patch}[bump]())
+
+
 def next_release(history: list[Revision], bump: str) -> str:
     """The next version after the highest release in ``history`` (releases that do not parse are ignored)."""
     versions = [semver.Version.parse(r.release[1:]) for r in history if r.release and RELEASE_RE.fullmatch(r.release)]
-    if not versions:
-        return "v1.0.0"
-    newest = max(versions)
-    return "v" + str({"major": newest.bump_major, "minor": newest.bump_minor, "patch": newest.bump_patch}[bump]())
+    return bumped(max(versions), bump) if versions else "v1.0.0"
 
 
 def decide_in(
@@ -414,8 +416,7 @@ def claim_release(env: Environment, manifest: Manifest, version: str, bump: str)
         outcome = env.registry.claim_tag(env.repository, version, manifest)
         if outcome in (Claim.CLAIMED, Claim.SAME):
             return version
-        parsed = semver.Version.parse(version[1:])
-        version = "v" + str({"major": parsed.bump_major, "minor": parsed.bump_minor, "patch": parsed.bump_patch}[bump]())
+        version = bumped(semver.Version.parse(version[1:]), bump)
     raise ConflictError(f"could not claim a release version in {env.name}", "many concurrent releases; try again")
 
 
