@@ -222,6 +222,7 @@ class History:
         self._caps: Any = None
         self._invalid: set[int] = set()  # slots whose record is not valid (skipped, warned about once)
         self._cache: dict[int, Revision | None] = {}
+        self._legacy: set[int] = set()  # cached slots whose record 0.1.0 wrote (format 1)
         self._last_seen = 0  # the highest slot seen claimed in this process (slots only ever grow)
 
     @property
@@ -238,15 +239,14 @@ class History:
             levels, capacity = levels + 1, capacity * fanout
         return levels
 
+    def _existing(self, name: Callable[[int], str], numbers: list[int]) -> set[int]:
+        """Which of ``numbers`` have the tag ``name(n)`` (slots known invalid never count)."""
+        names = {name(n): n for n in numbers if n not in self._invalid}
+        return {names[found] for found in self.registry.existing(self.repository, list(names))}
+
     def _probe(self, name: Callable[[int], str], lo: int) -> int:
         fanout = max(2, self.caps.probe_fanout)
-
-        def exists(numbers: list[int]) -> set[int]:
-            numbers = [n for n in numbers if n not in self._invalid]
-            names = {name(n): n for n in numbers}
-            return {names[found] for found in self.registry.existing(self.repository, list(names))}
-
-        return find_last(exists, lo, fanout, self._levels(fanout))
+        return find_last(lambda numbers: self._existing(name, numbers), lo, fanout, self._levels(fanout))
 
     def _legacy_base(self) -> int:
         """Where 0.1.0's history ends, on registries where new writers claim doors (0 when there is none)."""
@@ -282,17 +282,17 @@ class History:
 
     def _gallop(self, name: Callable[[int], str], lo: int) -> int:
         fanout = max(2, self.caps.probe_fanout)
-        candidates = [lo + i for i in range(1, fanout) if lo + i not in self._invalid]
-        names = {name(c): c for c in candidates}
-        found = {names[hit] for hit in self.registry.existing(self.repository, list(names))}
-        best = max(found, default=lo)
+        best = max(self._existing(name, [lo + i for i in range(1, fanout)]), default=lo)
         return best if best < lo + fanout - 1 else self._probe(name, best)
 
     # -- reading ---------------------------------------------------------------------------------------------
 
     def _parse(self, number: int, manifest: Manifest) -> Revision:
         record = read_record(manifest, (REVISION_RECORD, LEGACY_REVISION_RECORD))
-        return Revision.from_annotations(record.annotations, environment=self.environment, number=number, subject=record.subject)
+        revision = Revision.from_annotations(record.annotations, environment=self.environment, number=number, subject=record.subject)
+        if record.legacy:
+            self._legacy.add(number)
+        return revision
 
     def _read(self, numbers: list[int]) -> dict[int, Revision]:
         """Valid revisions among ``numbers`` (missing and invalid ones absent; invalid ones warned about)."""
@@ -469,6 +469,8 @@ class History:
             )
 
     def _is_legacy(self, number: int) -> bool:
+        if self._cache.get(number) is not None:  # read as a single record (or from a segment, which 0.1.0 never wrote)
+            return number in self._legacy
         manifest = self.registry.get_manifest(self.repository, history_tag(self.environment, number))
         try:
             return manifest is not None and read_record(manifest).legacy
