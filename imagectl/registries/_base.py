@@ -128,6 +128,7 @@ class Registry(ABC):
         self.host = config.host
         self.login = login
         self.timeouts = timeouts or Timeouts()
+        self._empty_blob_repos: set[str] = set()  # repositories known to hold the empty blob (this process)
 
     def reference(self, repository: str, tag: str | None = None, digest: str | None = None) -> str:
         ref = f"{self.host}/{repository}"
@@ -239,10 +240,9 @@ class Registry(ABC):
 
     def ensure_empty_blob(self, repository: str) -> None:
         """The OCI empty blob ``{}`` that record artifacts use as config and layer (uploaded once per repository)."""
-        cache = self.__dict__.setdefault("_empty_blob_repos", set())
-        if repository not in cache:
+        if repository not in self._empty_blob_repos:
             self.put_small_blob(repository, EMPTY_BLOB)
-            cache.add(repository)
+            self._empty_blob_repos.add(repository)
 
     # -- scanning --------------------------------------------------------------------------------------------
 
