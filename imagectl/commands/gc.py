@@ -22,8 +22,8 @@ from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
-from imagectl.records import InvalidRecord, read_record
-from imagectl.registries._base import Manifest, Registry
+from imagectl.records import InvalidRecord, Record, read_record
+from imagectl.registries._base import Registry
 from imagectl.render import Result, iso, parse_iso, short_digest, table, v
 from imagectl.report import warn
 from imagectl.retention import Decision, Entry, decide
@@ -103,33 +103,29 @@ class GcResult(Result):
         return "\n".join(lines)
 
 
-def _pushed_at(manifest: Manifest | None, annotations: dict[str, str] | None) -> datetime | None:
-    if annotations:
-        return parse_iso(annotations.get(L.PUSHED_AT) or annotations.get("io.imagectl.history.time"))
-    return None
-
-
-def _listing(registry: Registry, repository: str) -> tuple[list[Entry], dict[str, Manifest]]:
-    """Every tagged image with its tags and (where the registry does not say) a push time from its record."""
+def _listing(registry: Registry, repository: str) -> tuple[list[Entry], dict[str, Record]]:
+    """Every tagged image with its tags and (where the registry does not say) a push time from its record;
+    and the valid build records, by tag (read once: the rules for records and bases use them too)."""
     images = registry.list_images(repository)
     tags = [t for image in images for t in image.tags]
     wanted = sorted({ns.record_tag(t) for t in tags if not ns.is_bookkeeping(t)} | {t for t in tags if t.startswith(ns.RECORD_PREFIX)})
-    manifests = registry.get_manifests(repository, wanted) if wanted else {}
-    times: dict[str, datetime | None] = {}
-    for manifest in manifests.values():
+    records: dict[str, Record] = {}
+    for tag, manifest in (registry.get_manifests(repository, wanted) if wanted else {}).items():
         try:
-            record = read_record(manifest)
+            records[tag] = read_record(manifest)
         except InvalidRecord:
             continue
-        moment = _pushed_at(manifest, record.annotations)
-        times[manifest.digest] = times.get(manifest.digest) or moment
+    times: dict[str, datetime | None] = {}
+    for record in records.values():
+        moment = parse_iso(record.annotations.get(L.PUSHED_AT) or record.annotations.get("io.imagectl.history.time"))
+        times[record.digest] = times.get(record.digest) or moment
         if record.subject:
             times[record.subject] = times.get(record.subject) or moment
     entries = [
         Entry(image.digest, sorted(image.tags), image.pushed_at or times.get(image.digest), order=_build_number(image.tags))
         for image in images
     ]
-    return entries, manifests
+    return entries, records
 
 
 def _build_number(tags: list[str]) -> int:
@@ -191,35 +187,20 @@ def gc(config: Config, credentials: Credentials, environment: str, yes: bool) ->
     return result
 
 
-def _keep_records_of_kept_images(decisions: list[Decision], records: dict[str, Manifest]) -> None:
+def _keep_records_of_kept_images(decisions: list[Decision], records: dict[str, Record]) -> None:
     """A build record stays as long as its image does (the lifecycle policy cannot express that; gc can)."""
     kept = {d.digest for d in decisions if d.keep}
-    subject_of = {}
-    for manifest in records.values():
-        try:
-            subject_of[manifest.digest] = read_record(manifest).subject
-        except InvalidRecord:
-            continue
+    subject_of = {record.digest: record.subject for record in records.values()}
     for decision in decisions:
         if not decision.keep and subject_of.get(decision.digest) in kept:
             decision.notes.append(f"the policy would expire it ({decision.rule})")
             decision.keep, decision.rule = True, "the record of a kept image"
 
 
-def _bases_of_kept(decisions: list[Decision], records: dict[str, Manifest]) -> set[str]:
+def _bases_of_kept(decisions: list[Decision], records: dict[str, Record]) -> set[str]:
     kept_tags = {t for d in decisions if d.keep for t in d.tags}
-    bases = set()
-    for tag in kept_tags:
-        manifest = records.get(ns.record_tag(tag))
-        if manifest is None:
-            continue
-        try:
-            base = read_record(manifest).annotations.get(L.BASE_DIGEST)
-        except InvalidRecord:
-            continue
-        if base:
-            bases.add(base)
-    return bases
+    bases = {records[ns.record_tag(t)].annotations.get(L.BASE_DIGEST) for t in kept_tags if ns.record_tag(t) in records}
+    return {b for b in bases if b}
 
 
 class _Recheck:
