@@ -79,7 +79,7 @@ def write_record(registry: Registry, repository: str, tag: str, image: Manifest,
     return registry.put_manifest(repository, record_tag(tag), make_record(image, annotations, BUILD_RECORD))
 
 
-def record_annotations(registry_name: str, repository: str, tag: str, record: Manifest | None, digest: str) -> dict[str, str] | None:
+def record_annotations(repository: str, tag: str, record: Manifest | None, digest: str) -> dict[str, str] | None:
     """The annotations of ``tag``'s build record if it is a valid record about ``digest`` (else None, warned)."""
     if record is None:
         return None
@@ -95,7 +95,7 @@ def record_annotations(registry_name: str, repository: str, tag: str, record: Ma
 
 def build_commit(registry: Registry, repository: str, tag: str, digest: str) -> str | None:
     found = registry.get_manifests(repository, [record_tag(tag)])
-    annotations = record_annotations(registry.name, repository, tag, found.get(record_tag(tag)), digest)
+    annotations = record_annotations(repository, tag, found.get(record_tag(tag)), digest)
     return annotations.get(L.REVISION) if annotations else None
 
 
@@ -136,8 +136,12 @@ def _row(registry: Registry, repository: str, image: str, tag: str, entry: Remot
     )
 
 
-def _user_tag(tag: str) -> bool:
-    return not is_bookkeeping(tag) and not is_release(tag)
+def _listed(tag: str, jira: str | None) -> bool:
+    """A build tag (not imagectl's own, not a release version), of ticket ``jira`` when one is given."""
+    if is_bookkeeping(tag) or is_release(tag):
+        return False
+    parsed = parse_build_tag(tag) if jira else None
+    return not jira or (parsed is not None and parsed.jira == jira)
 
 
 def list_tags(registry: Registry, repository: str, image: str, *, jira: str | None = None, limit: int | None = None) -> list[TagInfo]:
@@ -148,15 +152,14 @@ def list_tags(registry: Registry, repository: str, image: str, *, jira: str | No
             _row(registry, repository, image, tag, entry)
             for entry in registry.list_images(repository)
             for tag in entry.tags
-            if _user_tag(tag) and (not jira or (parse_build_tag(tag) and parse_build_tag(tag).jira == jira))  # type: ignore[union-attr]
+            if _listed(tag, jira)
         ]
         rows.sort(key=newest_first_key, reverse=True)
         rows = rows[:limit] if limit else rows
     else:  # names only (distribution): order by build number, then read the rows shown
-        names = [t for t in registry.list_tags(repository) if _user_tag(t)]
-        parsed = {t: parse_build_tag(t) for t in names}
-        names = [t for t in names if not jira or (parsed[t] and parsed[t].jira == jira)]  # type: ignore[union-attr]
-        names.sort(key=lambda t: (parsed[t].build_number if parsed[t] else 0, t), reverse=True)  # type: ignore[union-attr]
+        names = [t for t in registry.list_tags(repository) if _listed(t, jira)]
+        numbers = {t: p.build_number if (p := parse_build_tag(t)) else 0 for t in names}
+        names.sort(key=lambda t: (numbers[t], t), reverse=True)
         names = names[:limit] if limit else names
         manifests = registry.get_manifests(repository, names)
         rows = [
@@ -166,7 +169,7 @@ def list_tags(registry: Registry, repository: str, image: str, *, jira: str | No
         ]
     records = registry.get_manifests(repository, [record_tag(r.tag) for r in rows])
     for row in rows:
-        annotations = record_annotations(registry.name, repository, row.tag, records.get(record_tag(row.tag)), row.digest)
+        annotations = record_annotations(repository, row.tag, records.get(record_tag(row.tag)), row.digest)
         if annotations:
             _apply_record(row, annotations)
     rows.sort(key=newest_first_key, reverse=True)
@@ -181,7 +184,7 @@ def show_tag(registry: Registry, repository: str, image: str, tag: str, candidat
     if manifest is None:
         return None
     info = _row(registry, repository, image, tag, RemoteImage(manifest.digest, [tag], None, manifest.size))
-    annotations = record_annotations(registry.name, repository, tag, manifests.get(record_tag(tag)), manifest.digest)
+    annotations = record_annotations(repository, tag, manifests.get(record_tag(tag)), manifest.digest)
     if annotations:
         _apply_record(info, annotations)
     if registry.capabilities(repository).batch_read > 1:  # a cheap reverse lookup of the image's other tags
@@ -210,7 +213,7 @@ def base_of(registry: Registry, base_repository: str, build: TagInfo) -> TagInfo
     name = base_tag if base_tag and manifests.get(base_tag) and manifests[base_tag].digest == manifest.digest else build.tag
     info = _row(registry, base_repository, "base", name, RemoteImage(manifest.digest, [], None, manifest.size))
     if base_tag:
-        annotations = record_annotations(registry.name, base_repository, base_tag, manifests.get(record_tag(base_tag)), manifest.digest)
+        annotations = record_annotations(base_repository, base_tag, manifests.get(record_tag(base_tag)), manifest.digest)
         if annotations:
             _apply_record(info, annotations)
     info.tag, info.jira, info.build_number = build.tag, build.jira, build.build_number  # this row: the base as that build used it
@@ -226,4 +229,4 @@ def context_image(registry: Registry, repository: str, context_hash: str) -> tup
     manifest = found.get(tag)
     if manifest is None:
         return None, None
-    return manifest, record_annotations(registry.name, repository, tag, found.get(record_tag(tag)), manifest.digest)
+    return manifest, record_annotations(repository, tag, found.get(record_tag(tag)), manifest.digest)

@@ -147,7 +147,7 @@ def _existing_same_build(registry: Registry, image: ImageConfig, tag: str, info:
     manifest = found.get(tag)
     if manifest is None:
         return None, False
-    annotations = record_annotations(registry.name, image.repository, tag, found.get(record_tag(tag)), manifest.digest) or {}
+    annotations = record_annotations(image.repository, tag, found.get(record_tag(tag)), manifest.digest) or {}
     same = annotations.get(L.TAGGED_REVISION) == info.commit and annotations.get(L.TAGGED_BUILD) == str(info.build_number)
     return manifest.digest, same
 
