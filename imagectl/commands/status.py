@@ -129,8 +129,7 @@ def rerun_command(revision: Revision) -> str:
         return f"imagectl promote {revision.tag} --from {revision.from_environment} --to {revision.environment}"
     if revision.action == "rollback":
         return f"imagectl rollback --env {revision.environment} --to {revision.tag}"
-    if revision.action in ("freeze", "unfreeze"):
-        return f"imagectl deploy {revision.tag} --env {revision.environment}"
+    # deploy, and freeze/unfreeze too: a deploy of the recorded image finishes its revision whatever the freeze state
     return f"imagectl deploy {revision.tag} --env {revision.environment}"
 
 
