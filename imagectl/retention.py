@@ -57,7 +57,7 @@ class Rule:
         if self.tag_prefix is not None:
             return any(t.startswith(self.tag_prefix) for t in tags)
         if self.tag_pattern is not None:
-            return any(_wildcard(self.tag_pattern, t) for t in tags)
+            return any(ecr_wildcard(self.tag_pattern, t) for t in tags)
         return False
 
     @property
@@ -79,8 +79,9 @@ class Rule:
         return {"rulePriority": self.priority, "description": self.description, "selection": selection, "action": {"type": "expire"}}
 
 
-def _wildcard(pattern: str, tag: str) -> bool:
-    """ECR's tag patterns: '*' matches any characters; nothing else is special."""
+def ecr_wildcard(pattern: str, tag: str) -> bool:
+    """ECR's tag patterns (lifecycle tagPatternList, immutability exclusion filters): '*' matches any characters;
+    nothing else is special."""
     return fnmatch.fnmatchcase(tag, pattern.replace("[", "[[]").replace("?", "[?]"))
 
 

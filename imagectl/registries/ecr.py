@@ -19,7 +19,6 @@ imagectl's tags, is required; anything else is refused with the fix (``imagectl 
 from __future__ import annotations
 
 import base64
-import fnmatch
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -33,7 +32,7 @@ from imagectl.errors import ConflictError, RegistryError
 from imagectl.namespaces import RECORD_PREFIX, deployed_tag, history_tag, segment_tag
 from imagectl.registries._base import MANIFEST_TYPES, Capabilities, Claim, Manifest, Registry, RemoteImage, RepositoryChange, ScanReport
 from imagectl.registries.oci import OciRegistry
-from imagectl.retention import ecr_lifecycle_policy
+from imagectl.retention import ecr_lifecycle_policy, ecr_wildcard
 from imagectl.sanitize import visible
 
 BATCH_GET_LIMIT = 100  # BatchGetImage: imageIds has at most 100 members (API reference)
@@ -59,10 +58,6 @@ _PASS_THROUGH = {
     "ImageAlreadyExistsException",
     "ImageTagAlreadyExistsException",
 }
-
-
-def _matches_filter(tag: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(tag, pattern.replace("[", "[[]").replace("?", "[?]"))
 
 
 class EcrRegistry(Registry):
@@ -149,7 +144,7 @@ class EcrRegistry(Registry):
             return None
         if mode == "IMMUTABLE_WITH_EXCLUSION":
             filters = [f.get("filter", "") for f in repo.get("imageTagMutabilityExclusionFilters") or [] if isinstance(f, dict)]
-            bad = [f for f in filters if any(_matches_filter(tag, f) for tag in _OWN_TAG_SAMPLES)]
+            bad = [f for f in filters if any(ecr_wildcard(f, tag) for tag in _OWN_TAG_SAMPLES)]
             return f"its exclusion filter(s) {', '.join(bad)} make imagectl's tags mutable" if bad else None
         return f"its tags are {mode or 'of unknown mutability'}"
 
@@ -275,7 +270,7 @@ class EcrRegistry(Registry):
         keep = [
             f
             for f in repo.get("imageTagMutabilityExclusionFilters") or []
-            if isinstance(f, dict) and not any(_matches_filter(t, f.get("filter", "")) for t in _OWN_TAG_SAMPLES)
+            if isinstance(f, dict) and not any(ecr_wildcard(f.get("filter", ""), t) for t in _OWN_TAG_SAMPLES)
         ]
         if keep:
             self._call(
