@@ -19,6 +19,7 @@ imagectl's tags, is required; anything else is refused with the fix (``imagectl 
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any, BinaryIO
 
@@ -222,8 +223,6 @@ class EcrRegistry(Registry):
             changes.append(RepositoryChange(repository, "set-scan-on-push", "was off"))
         try:
             text = self._call("get_lifecycle_policy", repositoryName=repository).get("lifecyclePolicyText") or "null"
-            import json
-
             current = json.loads(text)
         except ClientError as exc:
             if self._code(exc) != "LifecyclePolicyNotFoundException":
@@ -238,8 +237,6 @@ class EcrRegistry(Registry):
         return changes
 
     def apply_repository(self, changes: Iterable[RepositoryChange]) -> None:
-        import json
-
         for change in changes:
             if change.action == "create":
                 try:
