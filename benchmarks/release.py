@@ -207,11 +207,11 @@ confirm = false
 
         rest = AirflowRest(airflow.url, "prd", Login("imagectl", stack.AIRFLOW_USERS["imagectl"][1]))
         variable = RestVariable(rest, "bench_prd")
-        stored = variable.read()
+        stored = variable.read() or ""
         write_times = []
         for _ in range(5):
             start = time.perf_counter()
-            variable.write(stored.value, stored.description or "", {}, False)
+            variable.write(stored, "imagectl benchmark: the same value again", {}, False)
             variable.read()
             write_times.append(time.perf_counter() - start)
         variable_seconds = statistics.median(write_times)

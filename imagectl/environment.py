@@ -69,10 +69,6 @@ class Environment:
                 self._variable = cls(s.variable, s.variables_prefix, s.variables_sep, s.store_region, self.config.timeouts)
         return self._variable
 
-    def variable_value(self) -> str | None:
-        stored = self.variable.read()
-        return stored.value if stored else None
-
     def image(self, ref: str) -> Manifest | None:
         return self.registry.get_manifest(self.repository, ref)
 

@@ -235,7 +235,7 @@ def decide_in(
         actor=actor,
         reason=reason,
         history=env.history.newest(HISTORY_WINDOW) if history is None else history,
-        variable_value=env.variable_value() if variable_value is None else variable_value,
+        variable_value=env.variable.read() if variable_value is None else variable_value,
         bump=bump,
         force=force,
         freeze=freeze,
@@ -397,7 +397,7 @@ def write_variable(env: Environment, revision: Revision, create: bool) -> str | 
     value = None
     for _ in range(10):
         env.variable.write(target.reference, description(target), facts(target), create)
-        value = env.variable_value()
+        value = env.variable.read()
         latest = env.history.latest()
         if latest is not None and latest.revision > target.revision:
             target = latest

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from typing import Any, BinaryIO
 
-from imagectl.airflow._base import ImageVariable, Reach, Runs, StoredValue
+from imagectl.airflow._base import ImageVariable, Reach, Runs
 from imagectl.config import RegistryConfig
 from imagectl.errors import ConflictError
 from imagectl.registries._base import (
@@ -214,8 +214,8 @@ class MemoryVariable(ImageVariable):
     def location(self) -> str:
         return f"memory Variable {self.key}"
 
-    def read(self) -> StoredValue | None:
-        return None if self.value is None else StoredValue(self.value, self.description)
+    def read(self) -> str | None:
+        return self.value
 
     def write(self, value: str, description: str, facts: dict[str, str], create: bool) -> None:
         with self.lock:

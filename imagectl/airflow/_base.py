@@ -13,12 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
-class StoredValue:
-    value: str
-    description: str | None = None
-
-
 @dataclass
 class Reach:
     """What imagectl found out about whether tasks will see a write of the image Variable."""
@@ -41,7 +35,7 @@ class ImageVariable(ABC):
         """Where the value lives, for people: 'Airflow Variable dbt_image (REST /api/v2)', a secret name, …"""
 
     @abstractmethod
-    def read(self) -> StoredValue | None:
+    def read(self) -> str | None:
         """The stored value (None when it does not exist)."""
 
     @abstractmethod

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import requests
 
 from imagectl.adapters import http
-from imagectl.airflow._base import ImageVariable, Reach, Runs, StoredValue
+from imagectl.airflow._base import ImageVariable, Reach, Runs
 from imagectl.config import Timeouts
 from imagectl.credentials import Credentials, Login
 from imagectl.errors import AirflowError, ConfigError, NotFoundError
@@ -140,7 +140,7 @@ class AirflowRest(Runs):
 
     # -- Variables --------------------------------------------------------------------------------------------
 
-    def get_variable(self, key: str) -> StoredValue | None:
+    def get_variable(self, key: str) -> str | None:
         validate_variable_key(key)
         what = f"read Variable {key}"
         response = self.request("GET", f"{self.prefix}/variables/{_segment(key)}", what)
@@ -149,8 +149,8 @@ class AirflowRest(Runs):
         if response.status_code != 200:
             raise self._unexpected(response, what)
         body = self._json(response, what)
-        value, description = body.get("value"), body.get("description")
-        return StoredValue(value if isinstance(value, str) else "", description if isinstance(description, str) else None)
+        value = body.get("value")
+        return value if isinstance(value, str) else ""
 
     def set_variable(self, key: str, value: str, description: str) -> None:
         """Create or update. Airflow 3 separates the two (PATCH → 404 → POST); Airflow 2's POST upserts."""
@@ -285,7 +285,7 @@ class RestVariable(ImageVariable):
     def location(self) -> str:
         return f"Airflow Variable {self.key} (metadata database, REST /api/{self.airflow.api})"
 
-    def read(self) -> StoredValue | None:
+    def read(self) -> str | None:
         return self.airflow.get_variable(self.key)
 
     def write(self, value: str, description: str, facts: dict[str, str], create: bool) -> None:

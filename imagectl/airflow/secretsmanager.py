@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from imagectl.adapters.aws import client
-from imagectl.airflow._base import ImageVariable, StoredValue
+from imagectl.airflow._base import ImageVariable
 from imagectl.config import Timeouts
 from imagectl.errors import AirflowError
 from imagectl.sanitize import visible
@@ -86,7 +86,7 @@ class SecretsManagerVariable(ImageVariable):
                 "create it with --create (imagectl then creates it), or check variables_prefix and store_region",
             )
 
-    def read(self) -> StoredValue | None:
+    def read(self) -> str | None:
         try:
             response = self._call("get_secret_value", SecretId=self.name)
         except ClientError:
@@ -96,12 +96,7 @@ class SecretsManagerVariable(ImageVariable):
             raise AirflowError(
                 f"{self.location()} holds binary data, not the image reference", "the secrets backend reads SecretString only"
             )
-        description = None
-        try:
-            description = self._call("describe_secret", SecretId=self.name).get("Description")
-        except (ClientError, AirflowError):
-            pass
-        return StoredValue(value, description)
+        return value
 
     def write(self, value: str, description: str, facts: dict[str, str], create: bool) -> None:
         try:

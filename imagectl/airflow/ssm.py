@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from imagectl.airflow._base import StoredValue
 from imagectl.airflow.secretsmanager import SecretsManagerVariable, aws_tags
 from imagectl.config import Timeouts
 from imagectl.errors import AirflowError
@@ -37,7 +36,7 @@ class SsmVariable(SecretsManagerVariable):
             return "the AWS identity needs ssm:GetParameter, ssm:PutParameter and ssm:AddTagsToResource on it"
         return "check the AWS account and region (store_region)"
 
-    def read(self) -> StoredValue | None:
+    def read(self) -> str | None:
         try:
             parameter = self._call("get_parameter", Name=self.name, WithDecryption=True).get("Parameter") or {}
         except ClientError:
@@ -45,7 +44,7 @@ class SsmVariable(SecretsManagerVariable):
         value = parameter.get("Value")
         if not isinstance(value, str):
             raise AirflowError(f"{self.location()} has no value", "check the parameter")
-        return StoredValue(value, None)
+        return value
 
     def write(self, value: str, description: str, facts: dict[str, str], create: bool) -> None:
         exists = self.read() is not None

@@ -28,7 +28,7 @@ def plan_freeze(
         reason=reason,
         variable_location=env.variable.location(),
         registry=env.registry.name,
-        variable_value=env.variable_value(),
+        variable_value=env.variable.read(),
     )
     prepared = Prepared(plan, env)
     check_reach(prepared)

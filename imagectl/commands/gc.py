@@ -145,7 +145,7 @@ def _protected_digests(config: Config, credentials: Credentials, registry_name: 
         for revision in env.history.newest(RECENT):
             protected.setdefault(revision.digest, f"{name} ran it (revision {revision.revision})")
         try:
-            value = env.variable_value()
+            value = env.variable.read()
         except ImagectlError as exc:
             warn(f"{name}'s Variable could not be read ({exc.one_line()}); its recent revisions are kept instead")
             continue

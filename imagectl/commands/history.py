@@ -92,7 +92,7 @@ def history(config: Config, credentials: Credentials, environment: str, limit: i
     value, error, location = None, None, None
     try:
         location = env.variable.location()
-        value = env.variable_value()
+        value = env.variable.read()
     except ImagectlError as exc:
         error = exc.one_line()
     mark_current(revisions, value, error is None)

@@ -57,7 +57,7 @@ def plan_rollback(
         raise NotFoundError(
             f"{environment} has no history to roll back", f"deploy something first: imagectl deploy TAG --env {environment}"
         )
-    value = env.variable_value()
+    value = env.variable.read()
     tag, digest, how = rollback_target(env, history, to, value)
     if env.image(digest) is None:
         raise NotFoundError(

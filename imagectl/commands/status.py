@@ -167,7 +167,7 @@ def environment_status(config: Config, credentials: Credentials, name: str, env:
         status.errors.append(f"registry: {exc.one_line()}")
     try:
         status.variable_location = env.variable.location()
-        status.variable_value = env.variable_value()
+        status.variable_value = env.variable.read()
     except ImagectlError as exc:
         status.errors.append(f"variable: {exc.one_line()}")
     if env.settings.airflow_url and not status.errors:
