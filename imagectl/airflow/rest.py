@@ -10,6 +10,7 @@ been made, since imagectl cannot know.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from urllib.parse import quote
 
@@ -352,8 +353,6 @@ def _check_backend(key: str, backend: str, kwargs_text: str, reach: Reach) -> Re
         return reach
     pattern = kwargs.get("variables_lookup_pattern")
     if isinstance(pattern, str):
-        import re
-
         if not re.match(pattern, key, re.IGNORECASE):
             reach.verified.append(f"the secrets backend does not look {key} up (variables_lookup_pattern){assumed}")
             return reach

@@ -8,6 +8,7 @@ to the secret's description and tags. Credentials: the AWS chain; endpoint: ``AW
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
@@ -21,7 +22,6 @@ from imagectl.sanitize import visible
 
 def aws_tags(facts: dict[str, str]) -> list[dict[str, str]]:
     """AWS resource tags from facts: keys ≤ 128 and values ≤ 256 characters of the allowed set."""
-    import re
 
     def clean(text: str, limit: int) -> str:
         return re.sub(r"[^A-Za-z0-9 _.:/=+@-]", "_", text)[:limit]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import io
 import json
 import re
 from abc import ABC, abstractmethod
@@ -231,8 +232,6 @@ class Registry(ABC):
 
     def put_small_blob(self, repository: str, data: bytes) -> dict[str, Any]:
         """Upload ``data`` unless present; returns its descriptor (media type left to the caller)."""
-        import io
-
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         if not self.has_blob(repository, digest):
             self.put_blob(repository, digest, len(data), io.BytesIO(data))
