@@ -156,15 +156,14 @@ def _plan_base(registry: Registry, image: ImageConfig, info: BuildInfo, args: di
     reference = registry.reference(image.repository, info.tag)
     digest_hash = context_hash(image.context, image.dockerfile, args)
     plan = ImagePlan(
-        "base",
-        image.repository,
-        info.tag,
-        reference,
-        "build",
-        f"no image with context {digest_hash[:12]} in {registry.name}",
-        digest_hash,
-        None,
-        args,
+        image="base",
+        repository=image.repository,
+        tag=info.tag,
+        reference=reference,
+        action="build",
+        reason=f"no image with context {digest_hash[:12]} in {registry.name}",
+        context_hash=digest_hash,
+        build_args=args,
     )
     reusable, annotations = context_image(registry, image.repository, digest_hash)
     if reusable is not None:
@@ -185,9 +184,18 @@ def _plan_image(registry: Registry, image: ImageConfig, info: BuildInfo, args: d
     existing, same_build = _existing_same_build(registry, image, info.tag, info)
     if existing and not same_build:
         raise _refuse_existing(registry, image, info.tag, existing)
+    plan = ImagePlan(
+        image="build",
+        repository=image.repository,
+        tag=info.tag,
+        reference=reference,
+        action="build",
+        reason="built on every run",
+        build_args=args,
+    )
     if existing:
-        return ImagePlan("build", image.repository, info.tag, reference, "done", "this build already pushed it", None, existing, args)
-    return ImagePlan("build", image.repository, info.tag, reference, "build", "built on every run", None, None, args)
+        plan.action, plan.reason, plan.existing_digest = "done", "this build already pushed it", existing
+    return plan
 
 
 def _refuse_existing(registry: Registry, image: ImageConfig, tag: str, digest: str) -> ConflictError:
@@ -293,13 +301,13 @@ class _Builder:
     def done(self, image_plan: ImagePlan) -> None:
         self.progress.say(f"{image_plan.image}: {image_plan.reference} already pushed by this build, nothing to do")
         self.results[image_plan.image] = ImageResult(
-            image_plan.image,
-            self.plan.tag,
-            self._reference(image_plan, image_plan.existing_digest),
-            image_plan.existing_digest,
-            True,
-            False,
-            "already pushed",
+            image=image_plan.image,
+            tag=self.plan.tag,
+            reference=self._reference(image_plan, image_plan.existing_digest),
+            digest=image_plan.existing_digest,
+            reused=True,
+            pushed=False,
+            note="already pushed",
         )
         if image_plan.image == "base":
             self.base_tag = self.plan.tag
@@ -386,7 +394,13 @@ class _Builder:
         if not self.plan.push:
             self.progress.say(f"{image_plan.image}: built {image_plan.reference} ({image_id[:19]}), not pushed (--no-push)")
             self.results[image_plan.image] = ImageResult(
-                image_plan.image, self.plan.tag, image_plan.reference, None, False, False, image_id
+                image=image_plan.image,
+                tag=self.plan.tag,
+                reference=image_plan.reference,
+                digest=None,
+                reused=False,
+                pushed=False,
+                note=image_id,  # the local image id: nothing in a registry to point at
             )
             return
         self._push(image_plan, labels)
@@ -413,7 +427,12 @@ class _Builder:
         write_record(self.registry, repository, self.plan.tag, manifest, labels, self.plan.info)
         self.progress.say(f"{image_plan.image}: pushed {image_plan.reference}@{digest}")
         self.results[image_plan.image] = ImageResult(
-            image_plan.image, self.plan.tag, self._reference(image_plan, digest), digest, False, True
+            image=image_plan.image,
+            tag=self.plan.tag,
+            reference=self._reference(image_plan, digest),
+            digest=digest,
+            reused=False,
+            pushed=True,
         )
 
 
