@@ -142,6 +142,10 @@ class ChangePlan(Result):
         lines.append("Nothing was changed (--dry-run).")
         return "\n".join(lines)
 
+    def add_forced(self, what: str) -> None:
+        """Record one more rule that --force --reason overrides (a freeze, the scan gate, an image that never ran)."""
+        self.forced = f"{self.forced}; {what}" if self.forced else what
+
     def question(self) -> str:
         before = v(self.current.tag) if self.current else "nothing"
         return f"{self.action} {self.environment}: {before} → {v(self.tag)}{f' ({self.release})' if self.release else ''}?"
@@ -299,7 +303,7 @@ def decide(
     if current is not None and current.frozen and action in ("deploy", "promote"):
         if not (force and reason):
             raise FrozenError(frozen_message(current), f'imagectl unfreeze --env {settings.name}, or pass --force --reason "…" (recorded)')
-        plan.forced = f"freeze: {frozen_message(current)}"
+        plan.add_forced(f"freeze: {frozen_message(current)}")
     number = current.revision + 1 if current else 1
     plan.why = (
         f"revision {number}: {current.tag if current else 'nothing'} → {tag}" if current else f"revision 1: first image of {settings.name}"
@@ -550,7 +554,7 @@ def gate_scan(prepared: Prepared, force: bool, on_wait: Any = None) -> None:
     plan.scan = {**result.json(), "summary": result.summary()}
     forced = scan_gate.enforce(result, settings.name, force, plan.reason)
     if forced:
-        plan.forced = f"{plan.forced}; {forced}" if plan.forced else forced
+        plan.add_forced(forced)
 
 
 def execute(prepared: Prepared, confirm: Any = None) -> ChangeResult:

@@ -89,7 +89,7 @@ def plan_promote(
         forced = f"never ran in {from_env}"
     plan = decide_in(target, "promote", tag, manifest.digest, actor=actor, reason=reason, bump=bump, force=force)
     if forced:
-        plan.forced = f"{plan.forced}; {forced}" if plan.forced else forced
+        plan.add_forced(forced)
     plan.from_environment = from_env
     plan.git_sha = chosen.git_sha if chosen else build_commit(source.registry, source.repository, tag, manifest.digest)
     plan.create_variable = create
