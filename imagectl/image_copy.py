@@ -74,8 +74,5 @@ def copy_manifest(source: Registry, target: Registry, repository: str, manifest:
                 stats.add(copy_manifest(source, target, repository, child_manifest, None))
     else:
         stats.add(_copy_blobs(source, target, repository, manifest))
-    if tag:
-        target.put_manifest(repository, tag, manifest)
-    else:
-        target.put_manifest(repository, manifest.digest, manifest)
+    target.put_manifest(repository, tag or manifest.digest, manifest)
     return stats
