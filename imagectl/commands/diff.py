@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from imagectl import labels as L
+from imagectl.commands.rollback import image_of, rollback_target
 from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.environment import Environment
@@ -31,6 +32,11 @@ class Side:
     digest: str
     git_sha: str | None
     jira: str | None
+
+    @classmethod
+    def of(cls, label: str, tag: str, digest: str, git_sha: str | None) -> Side:
+        parsed = parse_build_tag(tag)
+        return cls(label, tag, digest, git_sha, parsed.jira if parsed else None)
 
     def json(self) -> dict[str, Any]:
         return {"label": self.label, "tag": self.tag, "digest": self.digest, "git_sha": self.git_sha, "jira": self.jira}
@@ -96,22 +102,11 @@ def _repo(config: Config) -> Any:
         return None
 
 
-def diff_images(
-    config: Config,
-    env: Environment,
-    a_tag: str,
-    a_digest: str,
-    a_sha: str | None,
-    b_tag: str,
-    b_digest: str,
-    b_sha: str | None,
-    a_label: str,
-    b_label: str,
-) -> Diff:
-    a_sha = a_sha or build_commit(env.registry, env.repository, a_tag, a_digest) or _label_commit(env, a_digest)
-    b_sha = b_sha or build_commit(env.registry, env.repository, b_tag, b_digest) or _label_commit(env, b_digest)
-    a = Side(a_label, a_tag, a_digest, a_sha, (p.jira if (p := parse_build_tag(a_tag)) else None))
-    b = Side(b_label, b_tag, b_digest, b_sha, (p.jira if (p := parse_build_tag(b_tag)) else None))
+def diff_images(config: Config, env: Environment, a: Side, b: Side) -> Diff:
+    """What changes from image ``a`` to image ``b``; a side's unknown commit is taken from its build record or labels."""
+    for side in (a, b):
+        side.git_sha = side.git_sha or build_commit(env.registry, env.repository, side.tag, side.digest) or _label_commit(env, side.digest)
+    a_sha, b_sha = a.git_sha, b.git_sha
     diff = Diff(env.name, a, b)
     if not a_sha or not b_sha:
         diff.note = "the commit of one image is unknown (no record or label): labels only"
@@ -169,42 +164,22 @@ def _label_commit(env: Environment, digest: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _side(env: Environment, ref: str, history: list[Any]) -> tuple[str, str, str | None, str]:
-    if ref.isdigit():
-        number = int(ref)
-        found = next((r for r in history if r.revision == number), None) or env.history.get(number)
-        if found is None:
-            raise NotFoundError(f"{env.name} has no revision {number}", f"see imagectl history --env {env.name}")
-        return found.tag, found.digest, found.git_sha, f"revision {number}"
-    manifest = env.image(ref)
-    if manifest is None:
-        raise NotFoundError(
-            f"{ref} does not exist in {env.name}'s registry '{env.registry.name}'", f"see imagectl tags list --env {env.name}"
-        )
-    return ref, manifest.digest, None, f"tag {ref}"
-
-
 def diff(config: Config, credentials: Credentials, environment: str, a: str | None, b: str | None, env: Environment | None = None) -> Diff:
     env = env or Environment(config, environment, credentials)
     history = env.history.newest(HISTORY_WINDOW)
-    if a is None or b is None:
-        if not history:
-            raise NotFoundError(f"{environment} has no history to compare", "name two tags: imagectl diff TAG_A TAG_B --env ENV")
-        from imagectl.commands.rollback import rollback_target
-
+    if (a is None or b is None) and not history:
+        raise NotFoundError(f"{environment} has no history to compare", "name two tags: imagectl diff TAG_A TAG_B --env ENV")
+    if a is None:
         current = history[0]
-        a_tag, a_digest, a_sha, a_label = (
-            (current.tag, current.digest, current.git_sha, f"revision {current.revision} (current)")
-            if a is None
-            else _side(env, a, history)
-        )
-        if b is None:
-            b_tag, b_digest, how = rollback_target(env, history, None, current.reference)
-            b_sha = next((r.git_sha for r in history if r.digest == b_digest and r.git_sha), None)
-            b_label = f"{how} (rollback target)"
-        else:
-            b_tag, b_digest, b_sha, b_label = _side(env, b, history)
+        side_a = Side.of(f"revision {current.revision} (current)", current.tag, current.digest, current.git_sha)
     else:
-        a_tag, a_digest, a_sha, a_label = _side(env, a, history)
-        b_tag, b_digest, b_sha, b_label = _side(env, b, history)
-    return diff_images(config, env, a_tag, a_digest, a_sha, b_tag, b_digest, b_sha, a_label, b_label)
+        tag, digest, sha, how = image_of(env, history, a)
+        side_a = Side.of(how, tag, digest, sha)
+    if b is None:
+        tag, digest, how = rollback_target(env, history, None, history[0].reference)
+        sha = next((r.git_sha for r in history if r.digest == digest and r.git_sha), None)
+        side_b = Side.of(f"{how} (rollback target)", tag, digest, sha)
+    else:
+        tag, digest, sha, how = image_of(env, history, b)
+        side_b = Side.of(how, tag, digest, sha)
+    return diff_images(config, env, side_a, side_b)

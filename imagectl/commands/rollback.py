@@ -23,19 +23,26 @@ def rollback_target(env: Environment, history: list[Revision], to: str | None, v
             if target is None:
                 raise NotFoundError(f"no earlier revision of {env.name} ran another image", "name a target with --to REVISION|TAG")
         return target.tag, target.digest, f"revision {target.revision}"
-    if to.isdigit():
-        number = int(to)
+    tag, digest, _, how = image_of(env, history, to)
+    return tag, digest, how
+
+
+def image_of(env: Environment, history: list[Revision], ref: str) -> tuple[str, str, str | None, str]:
+    """(tag, digest, git_sha, how) of ``ref`` in the environment: a revision number (from ``history`` when it is
+    there, else looked up) or a tag in its registry (commit unknown here)."""
+    if ref.isdigit():
+        number = int(ref)
         found = next((r for r in history if r.revision == number), None) or env.history.get(number)
         if found is None:
             raise NotFoundError(f"{env.name} has no revision {number}", f"see imagectl history --env {env.name}")
-        return found.tag, found.digest, f"revision {number}"
-    manifest = env.image(to)
+        return found.tag, found.digest, found.git_sha, f"revision {number}"
+    manifest = env.image(ref)
     if manifest is None:
         raise NotFoundError(
-            f"{to} does not exist in {env.name}'s registry '{env.registry.name}'; nothing was changed",
-            f"see imagectl history --env {env.name}",
+            f"{ref} does not exist in {env.name}'s registry '{env.registry.name}'; nothing was changed",
+            f"see imagectl tags list --env {env.name}",
         )
-    return to, manifest.digest, f"tag {to}"
+    return ref, manifest.digest, None, f"tag {ref}"
 
 
 def plan_rollback(
@@ -68,19 +75,14 @@ def plan_rollback(
     plan.git_sha = next((r.git_sha for r in history if r.digest == digest and r.git_sha), None)
     plan.create_variable = create
     if with_diff and plan.state == "new":
-        from imagectl.commands.diff import diff_images
+        from imagectl.commands.diff import Side, diff_images
 
+        current = history[0]
         plan.diff = diff_images(
             config,
             env,
-            history[0].tag,
-            history[0].digest,
-            history[0].git_sha,
-            tag,
-            digest,
-            plan.git_sha,
-            f"revision {history[0].revision}",
-            how,
+            Side.of(f"revision {current.revision}", current.tag, current.digest, current.git_sha),
+            Side.of(how, tag, digest, plan.git_sha),
         )
     prepared = Prepared(plan, env)
     check_reach(prepared)
