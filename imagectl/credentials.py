@@ -71,8 +71,12 @@ class Credentials:
             )
         return login
 
+    @staticmethod
+    def webhook_variable(name: str) -> str:
+        return f"IMAGECTL_WEBHOOK_{env_key(name)}_URL"
+
     def webhook_url(self, name: str) -> str | None:
-        return self.environ.get(f"IMAGECTL_WEBHOOK_{env_key(name)}_URL") or None
+        return self.environ.get(self.webhook_variable(name)) or None
 
     def secrets(self) -> list[str]:
         """Every secret value known here (passwords, webhook URLs), longest first, for redaction."""

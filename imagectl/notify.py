@@ -78,7 +78,7 @@ def send(config: Config, credentials: Credentials, event: Event, timeouts: Timeo
     for name in hooks:
         url = credentials.webhook_url(name)
         if not url:
-            warn(f"webhook {name} has no URL (set IMAGECTL_WEBHOOK_{name.upper().replace('-', '_')}_URL); no notification sent")
+            warn(f"webhook {name} has no URL (set {credentials.webhook_variable(name)}); no notification sent")
             continue
         body = slack_body(event) if config.webhooks[name].format == "slack" else event.json()
         try:
