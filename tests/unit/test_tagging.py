@@ -76,7 +76,11 @@ def test_latest_refused(tag):
     assert "never uses 'latest'" in info.value.one_line()
 
 
-@pytest.mark.parametrize("tag", [".x", "-x", "a" * 129, "a b", "a/b", "a:b", "", "ctx-abc", "deployed-dev-1", "imagectl-build-x"])
+@pytest.mark.parametrize(
+    "tag",
+    [".x", "-x", "a" * 129, "a b", "a/b", "a:b", "", "ctx-abc", "deployed-dev-1", "imagectl-build-x"]
+    + ["imagectl-", "A.claim", "A.door", "v01.0.0"],
+)
 def test_bad_tags_refused(tag):
     with pytest.raises(InputError):
         validate_tag(tag)
@@ -85,7 +89,11 @@ def test_bad_tags_refused(tag):
 @given(st.text(alphabet=st.characters(codec="ascii"), max_size=140))
 def test_validate_tag_agrees_with_docker_grammar(text):
     valid = bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", text)) and text.lower() != "latest"
-    reserved = text.startswith(("ctx-", "imagectl-build-", "deployed-", "imagectl-history-"))
+    # imagectl's namespaces (README "Tags"): its own prefixes and register suffixes, and anything that starts like
+    # a release version (v1.…, v01.…)
+    reserved = (
+        text.startswith(("ctx-", "imagectl-", "deployed-")) or text.endswith((".claim", ".door")) or bool(re.match(r"v[0-9]+\.", text))
+    )
     if valid and not reserved:
         assert validate_tag(text) == text
     else:
