@@ -39,12 +39,14 @@ sys.path.insert(0, str(ROOT))
 import requests  # noqa: E402
 
 from imagectl.clock import now_text as now  # noqa: E402
-from imagectl.config import RegistryConfig  # noqa: E402
+from imagectl.credentials import Credentials  # noqa: E402
 from imagectl.history import NONCE, History, Revision  # noqa: E402
 from imagectl.namespaces import SEGMENT_SIZE, history_tag, segment_tag  # noqa: E402
 from imagectl.records import REVISION_RECORD, SEGMENT_RECORD, make_record  # noqa: E402
 from imagectl.registries import open_registry  # noqa: E402
 from imagectl.registries._base import Manifest  # noqa: E402
+from imagectl.registries.kinds import EcrSettings, HttpSettings  # noqa: E402
+from imagectl.settings import RegistryConfig  # noqa: E402
 from tests import stack  # noqa: E402
 from tests.ecr_harness import EcrHarness, Limits  # noqa: E402
 from tests.fakes import MemoryRegistry  # noqa: E402
@@ -170,7 +172,7 @@ def bench_ecr(work: Path, airflow: stack.Airflow, base_env: dict[str, str]) -> d
         config.write_text(config_text(registry, airflow.url, list(sizes)))
         env = {**base_env, **aws, "IMAGECTL_CONFIG": str(config)}
         subprocess.run([IMAGECTL, "registry", "init", "--env", "e10"], env=env, check=True, capture_output=True)
-        ecr = open_registry(RegistryConfig("reg", "ecr", harness.host, "ap-northeast-2", insecure=True))
+        ecr = open_registry(RegistryConfig("reg", "ecr", harness.host, EcrSettings(region="ap-northeast-2", insecure=True)), Credentials())
         blobs, image = tiny_image()
         ecr.ensure_empty_blob(REPO)
         push_image(ecr, blobs, image, "DATA-1-1")
@@ -236,7 +238,7 @@ def bench_oci(work: Path, airflow: stack.Airflow, base_env: dict[str, str]) -> t
             config_text(f'[registries.reg]\nkind = "oci"\nhost = "{proxy.host}"\ninsecure = true\n', airflow.url, ["small", "big"])
         )
         env = {**base_env, "IMAGECTL_CONFIG": str(config)}
-        oci = open_registry(RegistryConfig("reg", "oci", registry.url.removeprefix("http://"), insecure=True))
+        oci = open_registry(RegistryConfig("reg", "oci", registry.url.removeprefix("http://"), HttpSettings(insecure=True)), Credentials())
         blobs, image = tiny_image()
         push_image(oci, blobs, image, "DATA-1-1")
         push_image(oci, *tiny_image("two"), "DATA-9999-1")  # another image, for deploy and rollback

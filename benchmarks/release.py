@@ -202,11 +202,15 @@ confirm = false
 
         # What the Variable write alone costs (the same REST calls promote makes), median of 5.
         sys.path.insert(0, str(ROOT))
+        from imagectl.airflow._base import StoreContext  # noqa: E402
         from imagectl.airflow.rest import AirflowRest, RestVariable  # noqa: E402
+        from imagectl.airflow.stores import NoSettings  # noqa: E402
+        from imagectl.airflow.transport import PasswordTransport  # noqa: E402
         from imagectl.credentials import Login  # noqa: E402
+        from imagectl.settings import Timeouts  # noqa: E402
 
-        rest = AirflowRest(airflow.url, "prd", Login("imagectl", stack.AIRFLOW_USERS["imagectl"][1]))
-        variable = RestVariable(rest, "bench_prd")
+        rest = AirflowRest(PasswordTransport(airflow.url, "prd", Login("imagectl", stack.AIRFLOW_USERS["imagectl"][1])))
+        variable = RestVariable("bench_prd", NoSettings(), StoreContext("prd", Timeouts(), lambda: rest))
         stored = variable.read() or ""
         write_times = []
         for _ in range(5):

@@ -81,64 +81,76 @@ def _redact(text: str) -> str:
     return visible(Credentials.from_environ(os.environ).redact(text))
 
 
-class Run:
-    """What every command needs: the config, the credentials resolved once, the chosen environment."""
+class Session:
+    """What every command needs from the command line: the workspace (config, credentials and environment
+    variables, resolved once), the chosen environment, and how to show and confirm. It takes its own options out
+    of the command's options; the rest are the command's request."""
 
-    def __init__(self, config_path: str | None, environment: str | None = None, *, needs_environment: bool = True) -> None:
+    def __init__(self, options: dict[str, Any], *, needs_environment: bool = True) -> None:
         from imagectl.adapters.http import start_budget
         from imagectl.config import load_config
-        from imagectl.credentials import Credentials
         from imagectl.errors import ConfigError
+        from imagectl.workspace import Workspace
 
+        config_path = options.pop("config_path", None)
+        flag_environment = options.pop("environment", None)
+        self.output: str = options.pop("output", "text")
+        self.dry_run: bool = options.pop("dry_run", False)
+        self.yes: bool = options.pop("yes", False)
         if config_path is None and "IMAGECTL_CONFIG" in os.environ:
             config_path = os.environ["IMAGECTL_CONFIG"]
             if not config_path:
                 raise InputError("IMAGECTL_CONFIG is empty", "unset it or give the path of imagectl.toml")
         if config_path == "":
             raise InputError("--config is empty", "give the path of imagectl.toml")
-        self.config = load_config(Path(config_path) if config_path else None)
-        self.environ = dict(os.environ)
-        self.credentials = Credentials.from_environ(self.environ)
-        budget = self.config.timeouts.command
-        if self.environ.get("IMAGECTL_TIMEOUT"):
+        config = load_config(Path(config_path) if config_path else None)
+        self.workspace = Workspace.from_environ(config, os.environ)
+        budget = config.timeouts.command
+        if os.environ.get("IMAGECTL_TIMEOUT"):
             try:
-                budget = float(self.environ["IMAGECTL_TIMEOUT"])
+                budget = float(os.environ["IMAGECTL_TIMEOUT"])
             except ValueError:
                 raise InputError("IMAGECTL_TIMEOUT is not a number of seconds", "e.g. IMAGECTL_TIMEOUT=300") from None
         start_budget(budget)
-        chosen = environment_from(environment, self.environ)
+        chosen = environment_from(flag_environment, os.environ)
         if chosen is None and needs_environment:
-            chosen = self.config.default_environment
+            chosen = config.default_environment
             if chosen is None:
                 raise ConfigError(
                     "no environment given",
-                    f"pass --env ({', '.join(sorted(self.config.environments))}) "
-                    f"or set [project] default_environment in {self.config.path}",
+                    f"pass --env ({', '.join(sorted(config.environments))}) or set [project] default_environment in {config.path}",
                 )
         if chosen is not None:
-            self.config.environment(chosen)
+            config.environment(chosen)
         self.environment: str = chosen or ""
 
+    def emit(self, result: Result) -> None:
+        if self.output == "json":
+            click.echo(to_json(result, report.collected()))
+        else:
+            click.echo(result.text())
 
-def emit(result: Result, output: str) -> None:
-    if output == "json":
-        click.echo(to_json(result, report.collected()))
-    else:
-        click.echo(result.text())
+    def change(self, action: Any, *, dry_run: bool | None = None) -> Any:
+        """Run a changing command (action.py): its dry run, or confirmation, apply and notify; then show the result."""
+        from imagectl.action import run
+
+        result = run(action, dry_run=self.dry_run if dry_run is None else dry_run, confirm=confirm_on_terminal(self.yes))
+        self.emit(result)
+        return result
 
 
 def confirm_on_terminal(yes: bool) -> Any:
     """The confirmation a change asks for in an environment with confirm = true (exit 13 when answered no)."""
 
-    def confirm(plan: Any) -> None:
+    def confirm(asked: Any) -> None:
         if yes:
             return
         if not sys.stdin.isatty():
-            raise InputError(f"{plan.environment} requires confirmation and there is no terminal to ask on", "pass --yes")
-        if getattr(plan, "diff", None) is not None:  # what the change undoes or adds, before the question
-            click.echo(plan.diff.text(), err=True)
-        if not click.confirm(plan.question(), default=False, err=True):
-            raise AbortedError(f"not confirmed: nothing was changed in {plan.environment}", "answer y to go ahead, or pass --yes")
+            raise InputError(f"{asked.environment} requires confirmation and there is no terminal to ask on", "pass --yes")
+        if asked.preview:  # what the change undoes or adds, before the question
+            click.echo(asked.preview, err=True)
+        if not click.confirm(asked.question, default=False, err=True):
+            raise AbortedError(f"not confirmed: nothing was changed in {asked.environment}", "answer y to go ahead, or pass --yes")
 
     return confirm
 
@@ -171,19 +183,7 @@ def cli() -> None:
 @dry_run_option
 @output_option
 @click.option("--quiet", "-q", is_flag=True, help="No build or push progress on stderr.")
-def build(
-    which: str | None,
-    config_path: str | None,
-    environment: str | None,
-    jira: str | None,
-    build_number: str | None,
-    tag: str | None,
-    build_args: tuple[tuple[str, str], ...],
-    no_push: bool,
-    dry_run: bool,
-    output: str,
-    quiet: bool,
-) -> None:
+def build(**options: Any) -> None:
     """Build the base and build images (or just WHICH: base|build), tag and push them.
 
     The base image is reused when its inputs are unchanged; the build image is built FROM the base by digest.
@@ -194,25 +194,12 @@ def build(
       imagectl build --dry-run                      # what would be built, reused or pushed, and why
       imagectl build build --no-push --jira DATA-1 --build-number 1
     """
-    from imagectl.commands.build import build as run
+    from imagectl.commands.build import Build, BuildRequest
     from imagectl.progress import Progress
 
-    r = Run(config_path, environment)
-    result = run(
-        r.config,
-        r.environment,
-        which,
-        jira=jira,
-        build_number=build_number,
-        tag=tag,
-        extra_build_args=dict(build_args),
-        push=not no_push,
-        dry_run=dry_run,
-        environ=r.environ,
-        credentials=r.credentials,
-        progress=Progress(quiet=quiet),
-    )
-    emit(result, output)
+    progress = Progress(quiet=options.pop("quiet"))
+    session = Session(options)
+    session.change(Build(session.workspace, BuildRequest(environment=session.environment, **options), progress))
 
 
 @cli.group(context_settings=CONTEXT)
@@ -233,7 +220,7 @@ def tags() -> None:
 @click.option("--jira", type=JIRA_KEY, help="Only builds of this Jira key (with --image base: the bases they used).")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="At most this many rows.")
 @output_option
-def tags_list(config_path: str | None, environment: str | None, image: str | None, jira: str | None, limit: int, output: str) -> None:
+def tags_list(**options: Any) -> None:
     """List build tags, newest first.
 
     \b
@@ -244,8 +231,8 @@ def tags_list(config_path: str | None, environment: str | None, image: str | Non
     """
     from imagectl.commands.tags import tags_list as run
 
-    r = Run(config_path, environment)
-    emit(run(r.config, r.credentials, r.environment, image, jira, limit), output)
+    session = Session(options)
+    session.emit(run(session.workspace.env(session.environment), **options))
 
 
 @tags.command("show")
@@ -254,7 +241,7 @@ def tags_list(config_path: str | None, environment: str | None, image: str | Non
 @env_option
 @click.option("--image", type=IMAGE, help="Only the base or only the build image (default: both).")
 @output_option
-def tags_show(tag: str, config_path: str | None, environment: str | None, image: str | None, output: str) -> None:
+def tags_show(**options: Any) -> None:
     """Everything known about TAG: labels, commit, the base it used, other tags on the same digest.
 
     \b
@@ -265,8 +252,8 @@ def tags_show(tag: str, config_path: str | None, environment: str | None, image:
     """
     from imagectl.commands.tags import tags_show as run
 
-    r = Run(config_path, environment)
-    emit(run(r.config, r.credentials, r.environment, tag, image), output)
+    session = Session(options)
+    session.emit(run(session.workspace.env(session.environment), **options))
 
 
 @cli.group(context_settings=CONTEXT)
@@ -284,7 +271,7 @@ def registry() -> None:
 @env_option
 @dry_run_option
 @output_option
-def registry_init(config_path: str | None, environment: str | None, dry_run: bool, output: str) -> None:
+def registry_init(**options: Any) -> None:
     """Create or fix the environment's repositories: tag immutability, scan on push, retention policy (where the registry has them).
 
     \b
@@ -292,19 +279,10 @@ def registry_init(config_path: str | None, environment: str | None, dry_run: boo
       imagectl registry init --env dev
       imagectl registry init --env prd --dry-run   # what it would change
     """
-    from imagectl.commands.registry import registry_init as run
+    from imagectl.commands.registry import InitRegistry, RegistryInitRequest
 
-    r = Run(config_path, environment)
-    emit(run(r.config, r.credentials, r.environment, dry_run), output)
-
-
-def _change(prepared: Any, dry_run: bool, yes: bool, output: str) -> None:
-    from imagectl.rollout import execute
-
-    if dry_run:
-        emit(prepared.plan, output)
-        return
-    emit(execute(prepared, confirm_on_terminal(yes)), output)
+    session = Session(options)
+    session.change(InitRegistry(session.workspace, RegistryInitRequest(session.environment)))
 
 
 @cli.command()
@@ -318,18 +296,7 @@ def _change(prepared: Any, dry_run: bool, yes: bool, output: str) -> None:
 @yes_option
 @dry_run_option
 @output_option
-def deploy(
-    tag: str,
-    config_path: str | None,
-    environment: str | None,
-    reason: str | None,
-    actor: str | None,
-    force: bool,
-    create: bool,
-    yes: bool,
-    dry_run: bool,
-    output: str,
-) -> None:
+def deploy(**options: Any) -> None:
     """Point the environment's image Variable at TAG (digest-pinned), recording a revision.
 
     \b
@@ -338,14 +305,10 @@ def deploy(
       imagectl deploy DATA-1234-57 --env dev --dry-run
       imagectl deploy v1.4.0 --env prd --reason "re-deploy after the outage" --yes
     """
-    from imagectl.build_info import resolve_actor
-    from imagectl.commands.deploy import plan_deploy
+    from imagectl.commands.deploy import Deploy, DeployRequest
 
-    if force and not reason:
-        raise InputError("--force needs --reason", "say why the usual rules are overridden; it is recorded")
-    r = Run(config_path, environment)
-    prepared = plan_deploy(r.config, r.credentials, r.environment, tag, resolve_actor(actor, r.environ), reason, force=force, create=create)
-    _change(prepared, dry_run, yes, output)
+    session = Session(options)
+    session.change(Deploy(session.workspace, DeployRequest(environment=session.environment, **options)))
 
 
 @cli.command()
@@ -363,22 +326,7 @@ def deploy(
 @yes_option
 @dry_run_option
 @output_option
-def promote(
-    tag: str | None,
-    jira: str | None,
-    git_sha: str | None,
-    from_env: str,
-    to_env: str,
-    bump: str,
-    force: bool,
-    create: bool,
-    config_path: str | None,
-    reason: str | None,
-    actor: str | None,
-    yes: bool,
-    dry_run: bool,
-    output: str,
-) -> None:
+def promote(**options: Any) -> None:
     """Promote an image the source environment ran to the target environment (copied across registries).
 
     \b
@@ -387,27 +335,10 @@ def promote(
       imagectl promote --jira DATA-1234 --from dev --to prd --bump minor --yes
       imagectl promote --git-sha 3f2a9c1 --from dev --to prd --dry-run
     """
-    from imagectl.build_info import resolve_actor
-    from imagectl.commands.promote import plan_promote
+    from imagectl.commands.promote import Promote, PromoteRequest
 
-    r = Run(config_path, None, needs_environment=False)
-    r.config.environment(from_env)
-    r.config.environment(to_env)
-    prepared = plan_promote(
-        r.config,
-        r.credentials,
-        tag=tag,
-        jira=jira,
-        git_sha=git_sha,
-        from_env=from_env,
-        to_env=to_env,
-        bump=bump,
-        force=force,
-        actor=resolve_actor(actor, r.environ),
-        reason=reason,
-        create=create,
-    )
-    _change(prepared, dry_run, yes, output)
+    session = Session(options, needs_environment=False)
+    session.change(Promote(session.workspace, PromoteRequest(**options)))
 
 
 @cli.command()
@@ -421,18 +352,7 @@ def promote(
 @yes_option
 @dry_run_option
 @output_option
-def rollback(
-    to: str | None,
-    freeze: bool,
-    config_path: str | None,
-    environment: str | None,
-    reason: str | None,
-    actor: str | None,
-    create: bool,
-    yes: bool,
-    dry_run: bool,
-    output: str,
-) -> None:
+def rollback(**options: Any) -> None:
     """Point the environment back at an earlier image; a new revision, nothing is deleted (allowed while frozen).
 
     \b
@@ -441,17 +361,12 @@ def rollback(
       imagectl rollback --env prd --to 41            # a revision; --to DATA-1200-33: a tag
       imagectl rollback --env prd --dry-run          # the plan and what it would undo
     """
-    from imagectl.build_info import resolve_actor
-    from imagectl.commands.rollback import plan_rollback
+    from imagectl.commands.rollback import Rollback, RollbackRequest
 
-    if freeze and not reason:
-        raise InputError("--freeze needs --reason", "say why the environment is frozen; it is shown to whoever tries to deploy")
-    r = Run(config_path, environment)
+    session = Session(options)
     # What the rollback undoes is shown with the plan and at the confirmation prompt (a terminal without --yes).
-    with_diff = dry_run or (not yes and sys.stdin.isatty())
-    who = resolve_actor(actor, r.environ)
-    prepared = plan_rollback(r.config, r.credentials, r.environment, to, who, reason, freeze=freeze, create=create, with_diff=with_diff)
-    _change(prepared, dry_run, yes, output)
+    with_diff = session.dry_run or (not session.yes and sys.stdin.isatty())
+    session.change(Rollback(session.workspace, RollbackRequest(environment=session.environment, with_diff=with_diff, **options)))
 
 
 @cli.command()
@@ -461,7 +376,7 @@ def rollback(
 @actor_option
 @dry_run_option
 @output_option
-def freeze(config_path: str | None, environment: str | None, reason: str | None, actor: str | None, dry_run: bool, output: str) -> None:
+def freeze(**options: Any) -> None:
     """Freeze the environment: deploy, promote and ci refuse until unfreeze (rollback still works).
 
     \b
@@ -469,7 +384,7 @@ def freeze(config_path: str | None, environment: str | None, reason: str | None,
       imagectl freeze --env prd --reason "revenue incident INC-42; on call investigating"
       imagectl history --env prd                     # shows who froze it, when and why
     """
-    _freeze("freeze", config_path, environment, reason, actor, dry_run, output)
+    _freeze("freeze", options)
 
 
 @cli.command()
@@ -479,24 +394,21 @@ def freeze(config_path: str | None, environment: str | None, reason: str | None,
 @actor_option
 @dry_run_option
 @output_option
-def unfreeze(config_path: str | None, environment: str | None, reason: str | None, actor: str | None, dry_run: bool, output: str) -> None:
+def unfreeze(**options: Any) -> None:
     """Unfreeze the environment: deploy, promote and ci work again.
 
     \b
     Examples:
       imagectl unfreeze --env prd --reason "INC-42 resolved"
     """
-    _freeze("unfreeze", config_path, environment, reason, actor, dry_run, output)
+    _freeze("unfreeze", options)
 
 
-def _freeze(
-    action: str, config_path: str | None, environment: str | None, reason: str | None, actor: str | None, dry_run: bool, output: str
-) -> None:
-    from imagectl.build_info import resolve_actor
-    from imagectl.commands.freeze import plan_freeze
+def _freeze(action: str, options: dict[str, Any]) -> None:
+    from imagectl.commands.freeze import Freeze, FreezeRequest
 
-    r = Run(config_path, environment)
-    _change(plan_freeze(r.config, r.credentials, r.environment, action, resolve_actor(actor, r.environ), reason), dry_run, True, output)
+    session = Session(options)
+    session.change(Freeze(session.workspace, FreezeRequest(environment=session.environment, action=action, **options)))
 
 
 @cli.command()
@@ -504,7 +416,7 @@ def _freeze(
 @env_option
 @click.option("--limit", type=click.IntRange(min=1, max=100_000), default=20, show_default=True, help="At most this many revisions.")
 @output_option
-def history(config_path: str | None, environment: str | None, limit: int, output: str) -> None:
+def history(**options: Any) -> None:
     """The environment's revisions, newest first; the one its Variable holds is marked *.
 
     \b
@@ -514,8 +426,8 @@ def history(config_path: str | None, environment: str | None, limit: int, output
     """
     from imagectl.commands.history import history as run
 
-    r = Run(config_path, environment)
-    emit(run(r.config, r.credentials, r.environment, limit), output)
+    session = Session(options)
+    session.emit(run(session.workspace.env(session.environment), **options))
 
 
 @cli.command()
@@ -523,7 +435,7 @@ def history(config_path: str | None, environment: str | None, limit: int, output
 @click.option("--env", "environment", type=ENV, help="One environment (default: all).")
 @output_option
 @click.pass_context
-def status(ctx: click.Context, config_path: str | None, environment: str | None, output: str) -> None:
+def status(ctx: click.Context, **options: Any) -> None:
     """Where every environment stands: Variable, latest revision, last dbt run's image; exit 10 if they disagree.
 
     \b
@@ -533,9 +445,9 @@ def status(ctx: click.Context, config_path: str | None, environment: str | None,
     """
     from imagectl.commands.status import status as run
 
-    r = Run(config_path, environment, needs_environment=False)
-    result = run(r.config, r.credentials, r.environment or None)
-    emit(result, output)
+    session = Session(options, needs_environment=False)
+    result = run(session.workspace, session.environment or None)
+    session.emit(result)
     if not result.ok:
         ctx.exit(Exit.DRIFT)
 
@@ -546,7 +458,7 @@ def status(ctx: click.Context, config_path: str | None, environment: str | None,
 @config_option
 @env_option
 @output_option
-def diff(a: str | None, b: str | None, config_path: str | None, environment: str | None, output: str) -> None:
+def diff(**options: Any) -> None:
     """What changes between two images (revisions or tags): commits, Jira keys, dbt files. Default: current vs the rollback target.
 
     \b
@@ -557,8 +469,8 @@ def diff(a: str | None, b: str | None, config_path: str | None, environment: str
     """
     from imagectl.commands.diff import diff as run
 
-    r = Run(config_path, environment)
-    emit(run(r.config, r.credentials, r.environment, a, b), output)
+    session = Session(options)
+    session.emit(run(session.workspace.env(session.environment), **options))
 
 
 @cli.command()
@@ -568,19 +480,10 @@ def diff(a: str | None, b: str | None, config_path: str | None, environment: str
 @click.option("--conf", type=JSON_OBJECT, default="{}", help="The run's conf, a JSON object.")
 @click.option("--run-id", type=RUN_ID, help="Run id (default: Airflow's). A run with this id that exists already is not started again.")
 @wait_options
+@dry_run_option
 @output_option
 @click.pass_context
-def trigger(
-    ctx: click.Context,
-    dag_id: str,
-    config_path: str | None,
-    environment: str | None,
-    conf: dict[str, Any],
-    run_id: str | None,
-    wait: bool,
-    timeout: int,
-    output: str,
-) -> None:
+def trigger(ctx: click.Context, **options: Any) -> None:
     """Trigger DAG_ID in the environment's Airflow and print the run's URL.
 
     With --wait on the dbt DAG, also checks the image the run's task actually rendered (exit 12 if it is not
@@ -592,23 +495,15 @@ def trigger(
       imagectl trigger dbt_build --conf '{"select": "orders+"}' --env prd
       imagectl trigger lightdash_sync --run-id refresh-after-fix
     """
-    from imagectl.commands.trigger import raise_if_other_image
-    from imagectl.commands.trigger import trigger as run
+    from imagectl.commands.trigger import Trigger, TriggerRequest, raise_if_other_image
 
-    r = Run(config_path, environment)
-    result = run(
-        r.config,
-        r.credentials,
-        r.environment,
-        dag_id,
-        conf,
-        run_id,
-        wait,
-        timeout=timeout,
-        on_state=lambda s: click.echo(f"{dag_id}: {s}", err=True),
-    )
-    emit(result, output)
-    raise_if_other_image(result.verification, r.environment, dag_id)
+    session = Session(options)
+    request = TriggerRequest(environment=session.environment, **options)
+    on_state = lambda state: click.echo(f"{request.dag_id}: {state}", err=True)  # noqa: E731
+    result = session.change(Trigger(session.workspace.env(session.environment), request, on_state=on_state))
+    if session.dry_run:
+        return
+    raise_if_other_image(result.verification, session.environment, request.dag_id)
     if not result.ok:
         ctx.exit(Exit.RUN_FAILED)
 
@@ -623,18 +518,7 @@ def trigger(
 @output_option
 @click.option("--quiet", "-q", is_flag=True, help="No build or push progress on stderr.")
 @click.pass_context
-def ci(
-    ctx: click.Context,
-    config_path: str | None,
-    jira: str | None,
-    build_number: str | None,
-    wait: bool,
-    timeout: int,
-    yes: bool,
-    dry_run: bool,
-    output: str,
-    quiet: bool,
-) -> None:
+def ci(ctx: click.Context, **options: Any) -> None:
     """The Bamboo build-plan step: build, push, deploy (or promote), trigger Lightdash and a slim dbt build.
 
     \b
@@ -643,17 +527,15 @@ def ci(
       imagectl ci --dry-run              # every decision, nothing done
       imagectl ci --wait --yes           # on main, whose environment (prd) asks for confirmation
     """
-    from imagectl.commands.ci import apply_ci, plan_ci
+    from imagectl.commands.ci import Ci, CiRequest
     from imagectl.commands.trigger import raise_if_other_image
     from imagectl.progress import Progress
 
-    r = Run(config_path, None, needs_environment=False)
-    plan = plan_ci(r.config, r.credentials, jira=jira, build_number=build_number, environ=r.environ, wait=wait)
-    if dry_run:
-        emit(plan, output)
+    progress = Progress(quiet=options.pop("quiet"))
+    session = Session(options, needs_environment=False)
+    result = session.change(Ci(session.workspace, CiRequest(**options), progress))
+    if session.dry_run:
         return
-    result = apply_ci(r.config, r.credentials, plan, environ=r.environ, yes=yes, progress=Progress(quiet=quiet), timeout=timeout)
-    emit(result, output)
     for triggered in result.triggers:
         raise_if_other_image(triggered.verification, triggered.environment, triggered.dag_id)
     if not result.ok:
@@ -665,7 +547,7 @@ def ci(
 @env_option
 @click.option("--yes", "-y", is_flag=True, help="Delete (without it, gc only shows what it would delete).")
 @output_option
-def gc(config_path: str | None, environment: str | None, yes: bool, output: str) -> None:
+def gc(**options: Any) -> None:
     """Delete what the retention rules expire (the same rules as the ECR lifecycle policy), keeping everything in use.
 
     \b
@@ -673,10 +555,10 @@ def gc(config_path: str | None, environment: str | None, yes: bool, output: str)
       imagectl gc --env dev             # what would be deleted, and by which rule
       imagectl gc --env dev --yes
     """
-    from imagectl.commands.gc import gc as run
+    from imagectl.commands.gc import Gc, GcRequest
 
-    r = Run(config_path, environment)
-    emit(run(r.config, r.credentials, r.environment, yes), output)
+    session = Session(options)
+    session.change(Gc(session.workspace, GcRequest(session.environment)), dry_run=not session.yes)
 
 
 @cli.command()

@@ -45,14 +45,14 @@ def complete_tags(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
     try:
         from imagectl.adapters.http import start_budget
         from imagectl.commands.tags import tags_list
-        from imagectl.credentials import Credentials
+        from imagectl.workspace import Workspace
 
         config = _config(ctx)
         name = ctx.params.get("from_env") or _environment(ctx, config)
         if name is None:
             return []
         start_budget(COMPLETION_BUDGET)
-        rows = tags_list(config, Credentials.from_environ(os.environ), name, "build", None, 50).rows
+        rows = tags_list(Workspace.from_environ(config, os.environ).env(name), "build", None, 50).rows
     except Exception:  # noqa: BLE001
         return []
     return [CompletionItem(r.tag, help=(r.git_sha or "")[:12]) for r in rows if r.tag.startswith(incomplete)]
@@ -61,15 +61,14 @@ def complete_tags(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
 def complete_revisions(ctx: click.Context, incomplete: str) -> list[CompletionItem]:
     try:
         from imagectl.adapters.http import start_budget
-        from imagectl.credentials import Credentials
-        from imagectl.environment import Environment
+        from imagectl.workspace import Workspace
 
         config = _config(ctx)
         name = _environment(ctx, config)
         if name is None:
             return []
         start_budget(COMPLETION_BUDGET)
-        revisions = Environment(config, name, Credentials.from_environ(os.environ)).history.newest(30)
+        revisions = Workspace.from_environ(config, os.environ).env(name).history.newest(30)
     except Exception:  # noqa: BLE001
         return []
     items = [

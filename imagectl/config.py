@@ -9,16 +9,21 @@ are checked by the commands that build, not when the file is loaded.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imagectl.airflow.flavours import FLAVOURS
 from imagectl.airflow.stores import STORES
 from imagectl.errors import ConfigError
 from imagectl.registries.kinds import KINDS
 from imagectl.retention import RetentionConfig
+from imagectl.settings import RegistryConfig, Timeouts
 from imagectl.tagging import ENVIRONMENT_RE, VARIABLE_KEY_RE, validate_dag_id
 
 if sys.version_info >= (3, 11):
@@ -60,28 +65,16 @@ class ImageConfig:
 
 
 @dataclass(frozen=True)
-class RegistryConfig:
-    name: str
-    kind: str
-    host: str
-    region: str | None = None
-    insecure: bool = False
-    retention: RetentionConfig = field(default_factory=RetentionConfig)
-
-
-@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     registry: str
-    airflow_url: str | None = None
     variable: str = "dbt_image"
     release: bool = False
     confirm: bool = False
-    airflow_api: str = "auto"  # "v2" (Airflow 3), "v1" (Airflow 2) or "auto" (probe)
-    variable_store: str = "airflow"
-    variables_prefix: str | None = None
-    variables_sep: str = "/"
-    store_region: str | None = None
+    airflow: str = "rest"  # the Airflow flavour (airflow/flavours.py)
+    airflow_settings: Any = None  # the flavour's settings dataclass
+    variable_store: str = "airflow"  # the Variable store (airflow/stores.py)
+    store: Any = None  # the store's settings dataclass
     max_severity: str | None = None  # scan gate for promotions into this environment
     scan_wait: int = 300  # seconds the scan gate waits for a scan still running
     notify: tuple[str, ...] = ()
@@ -104,13 +97,6 @@ class CiConfig:
 class WebhookConfig:
     name: str
     format: str  # "slack" (incoming-webhook JSON) or "json" (imagectl's own event document)
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 5.0  # seconds to open a connection
-    read: float = 30.0  # seconds to wait for an answer to one request
-    command: float = 600.0  # the whole command's budget for network calls (not builds or --wait)
 
 
 @dataclass(frozen=True)
@@ -348,6 +334,51 @@ def _retention(registry: _Table, projects: tuple[str, ...] = ()) -> RetentionCon
     )
 
 
+def read_settings(cls: type, table: _Table) -> Any:
+    """An extension's settings dataclass (settings.py) read from ``table`` field by field, each checked by its type
+    and ``setting()`` metadata; every error names the key and the file."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        meta, key = f.metadata, table.key(f.name)
+        kind = hints[f.name]
+        optional = isinstance(kind, types.UnionType) and type(None) in typing.get_args(kind)
+        base = next((a for a in typing.get_args(kind) if a is not type(None)), kind) if optional else kind
+        if f.name not in table.data:
+            if meta.get("required"):
+                what = f" ({meta['what']})" if meta.get("what") else ""
+                raise table.fail(key, f"is missing{what}")
+            continue
+        raw = table.data[f.name]
+        if base is bool:
+            value: Any = table.boolean(f.name, False)
+        elif base is int:
+            value = table.integer(f.name, 0, int(meta.get("minimum") or 0), int(meta.get("maximum") or 10**9))
+        elif base is float:
+            value = table.number(f.name, 0.0, float(meta.get("minimum") or 0), float(meta.get("maximum") or 10**9))
+        elif typing.get_origin(base) is tuple:
+            value = table.strings(f.name, what=meta.get("what") or "strings")
+        elif meta.get("choices"):
+            value = table.choice(f.name, list(meta["choices"]), None)
+        elif meta.get("check") is not None:
+            if isinstance(raw, str) and any(ord(c) < 32 for c in raw):
+                raise table.fail(key, "must not contain control characters")
+            value = raw
+        else:
+            value = table.string(f.name)
+        if meta.get("check") is not None:
+            try:
+                value = meta["check"](value)
+            except ValueError as exc:
+                raise table.fail(key, str(exc)) from None
+        values[f.name] = value
+    return cls(**values)
+
+
+def settings_keys(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
 def _registries(registries: _Table, projects: tuple[str, ...] = ()) -> dict[str, RegistryConfig]:
     if not registries.data:
         raise registries.fail("registries", "must define at least one registry")
@@ -360,9 +391,7 @@ def _registries(registries: _Table, projects: tuple[str, ...] = ()) -> dict[str,
         if kind_name is None:
             raise reg.fail(reg.key("kind"), f"is missing (one of {', '.join(sorted(KINDS))})")
         kind = KINDS[kind_name]
-        reg.only({"kind", "host", *kind.required, *kind.allowed})
-        for key in kind.required:
-            reg.string(key, required=True)
+        reg.only({"kind", "host", "retention", "lifecycle", *settings_keys(kind.settings)})
         host = reg.string("host", required=True) or ""
         if "@" in host or "://" in host or "/" in host or not _HOST_RE.fullmatch(host):
             raise reg.fail(
@@ -374,31 +403,24 @@ def _registries(registries: _Table, projects: tuple[str, ...] = ()) -> dict[str,
             name=name,
             kind=kind_name,
             host=host,
-            region=reg.string("region"),
-            insecure=reg.boolean("insecure", False),
+            settings=read_settings(kind.settings, reg),
             retention=_retention(reg, projects),
         )
     return result
 
 
-def _airflow_url(env: _Table) -> str | None:
-    url = env.string("airflow_url")
-    if url is None:
-        return None
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError:
-        raise env.fail(env.key("airflow_url"), "must be a URL such as http://airflow.internal:8080") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise env.fail(env.key("airflow_url"), "must be a URL such as http://airflow.internal:8080")
-    if parts.username or parts.password:
-        raise env.fail(env.key("airflow_url"), "must not contain credentials (set IMAGECTL_AIRFLOW_<ENV>_USERNAME/_PASSWORD)")
-    if parts.query or parts.fragment:
-        raise env.fail(env.key("airflow_url"), "must not have a query or fragment")
-    return url.rstrip("/")
+_ENVIRONMENT_KEYS = {
+    "registry",
+    "airflow",
+    "variable",
+    "release",
+    "confirm",
+    "variable_store",
+    "max_severity",
+    "scan_wait",
+    "notify",
+    "dbt_dag",
+}
 
 
 def _environments(
@@ -407,42 +429,29 @@ def _environments(
     if not environments.data:
         raise environments.fail("environments", "must define at least one environment")
     result = {}
-    all_store_keys = {k for store in STORES.values() for k in store.allowed}
+    store_keys = {k for store in STORES.values() for k in settings_keys(store.settings)}
+    flavour_keys = {k for flavour in FLAVOURS.values() for k in settings_keys(flavour.settings)}
     for name in environments.data:
         env = environments.table(name)
         if not ENVIRONMENT_RE.fullmatch(name):
             raise env.fail(env.dotted, "name must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter")
-        env.only(
-            {
-                "registry",
-                "airflow_url",
-                "airflow_api",
-                "variable",
-                "release",
-                "confirm",
-                "variable_store",
-                "max_severity",
-                "scan_wait",
-                "notify",
-                "dbt_dag",
-                *all_store_keys,
-            }
-        )
+        env.only(_ENVIRONMENT_KEYS | store_keys | flavour_keys)
         registry = env.string("registry", required=True) or ""
         if registry not in registries:
             raise env.fail(env.key("registry"), f"names '{registry}', which is not under [registries]")
         store_name = env.choice("variable_store", sorted(STORES), "airflow") or "airflow"
         store = STORES[store_name]
-        for key in sorted(all_store_keys - set(store.allowed)):
+        for key in sorted(store_keys - settings_keys(store.settings)):
             if key in env.data:
                 raise env.fail(env.key(key), f'does not apply to variable_store = "{store_name}"')
+        flavour_name = env.choice("airflow", sorted(FLAVOURS), "rest") or "rest"
+        flavour = FLAVOURS[flavour_name]
+        for key in sorted(flavour_keys - settings_keys(flavour.settings)):
+            if key in env.data:
+                raise env.fail(env.key(key), f'does not apply to airflow = "{flavour_name}"')
         variable = env.string("variable", default="dbt_image") or "dbt_image"
         if not VARIABLE_KEY_RE.fullmatch(variable):
             raise env.fail(env.key("variable"), "must be a Variable key of letters, digits, '_', '.' or '-'")
-        prefix = env.data.get("variables_prefix", store.default_prefix)
-        if store.default_prefix is not None and (not isinstance(prefix, str) or any(c.isspace() for c in prefix)):
-            raise env.fail(env.key("variables_prefix"), 'must be a string without spaces ("" for none)')
-        sep = env.string("variables_sep", default="/") or "/"
         release = env.boolean("release", name == "prd")
         notify = env.strings("notify", what="webhook names from [webhooks]")
         dbt_dag = env.string("dbt_dag")
@@ -457,15 +466,13 @@ def _environments(
         result[name] = EnvironmentConfig(
             name=name,
             registry=registry,
-            airflow_url=_airflow_url(env),
             variable=variable,
             release=release,
             confirm=env.boolean("confirm", release),
-            airflow_api=env.choice("airflow_api", ("auto", "v2", "v1"), "auto") or "auto",
+            airflow=flavour_name,
+            airflow_settings=read_settings(flavour.settings, env),
             variable_store=store_name,
-            variables_prefix=prefix if store.default_prefix is not None else None,
-            variables_sep=sep,
-            store_region=env.string("store_region"),
+            store=read_settings(store.settings, env),
             max_severity=env.choice("max_severity", SEVERITIES, None),
             scan_wait=env.integer("scan_wait", 300, 0, 86_400),
             notify=notify,

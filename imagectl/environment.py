@@ -2,8 +2,8 @@
 reads (wherever that lives), its Airflow (DAG runs), and its rules (release versions, confirmation, the scan
 gate, notifications).
 
-Every command that works on an environment opens it here, with the credentials resolved once from the
-command's environment. The parts open lazily (``status`` of an environment without Airflow credentials still
+Commands receive environments built by the workspace (workspace.py), with the credentials resolved once from
+the command's environment. The parts open lazily (``status`` of an environment without Airflow credentials still
 reads its history); tests pass in-memory parts instead (tests/fakes.py).
 """
 
@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
+from imagectl.airflow._base import FlavourContext, StoreContext
+from imagectl.airflow.flavours import FLAVOURS
 from imagectl.airflow.stores import STORES
 from imagectl.config import Config, EnvironmentConfig
 from imagectl.credentials import Credentials
@@ -20,7 +22,7 @@ from imagectl.registries import open_registry
 from imagectl.registries._base import Manifest, Registry
 
 if TYPE_CHECKING:
-    from imagectl.airflow._base import ImageVariable, Runs
+    from imagectl.airflow._base import Airflow, ImageVariable, Runs
 
 
 class Environment:
@@ -38,23 +40,33 @@ class Environment:
         self.settings: EnvironmentConfig = config.environment(name)
         self.name = name
         self.credentials = credentials or Credentials()
-        reg_config = config.registries[self.settings.registry]
-        self.registry = registry or open_registry(reg_config, self.credentials.registry(reg_config.name), config.timeouts)
+        self.registry = registry or open_registry(config.registries[self.settings.registry], self.credentials, config.timeouts)
         self.repository = config.images["build"].repository
         self.history = History(self.registry, self.repository, name)
         self._variable = variable
         self._runs = runs
 
     @property
-    def runs(self) -> Runs:
-        """The environment's Airflow REST API (a ConfigError when it has no airflow_url or no login)."""
-        if self._runs is None:
-            from imagectl.airflow.rest import open_rest
+    def has_airflow(self) -> bool:
+        """Whether imagectl.toml says how to reach this environment's Airflow (status skips the last run otherwise)."""
+        return self._runs is not None or bool(self.settings.airflow_settings.configured())
 
-            self._runs = open_rest(
-                self.settings.airflow_url, self.name, self.credentials, self.settings.airflow_api, self.config.timeouts, self.config.path
-            )
+    @property
+    def runs(self) -> Runs:
+        """The environment's Airflow, reached the way its flavour says (a ConfigError when it cannot be)."""
+        if self._runs is None:
+            flavour = FLAVOURS[self.settings.airflow]
+            opener = getattr(importlib.import_module(flavour.module), flavour.opener)
+            context = FlavourContext(self.name, self.credentials, self.config.timeouts, self.config.path)
+            self._runs = opener(self.settings.airflow_settings, context)
         return self._runs
+
+    def _airflow(self) -> Airflow:
+        from imagectl.airflow._base import Airflow
+
+        runs = self.runs
+        assert isinstance(runs, Airflow)
+        return runs
 
     @property
     def variable(self) -> ImageVariable:
@@ -62,11 +74,7 @@ class Environment:
         if self._variable is None:
             store = STORES[self.settings.variable_store]
             cls = getattr(importlib.import_module(store.module), store.cls)
-            if store.name == "airflow":
-                self._variable = cls(self.runs, self.settings.variable)
-            else:
-                s = self.settings
-                self._variable = cls(s.variable, s.variables_prefix, s.variables_sep, s.store_region, self.config.timeouts)
+            self._variable = cls(self.settings.variable, self.settings.store, StoreContext(self.name, self.config.timeouts, self._airflow))
         return self._variable
 
     def image(self, ref: str) -> Manifest | None:
@@ -74,7 +82,3 @@ class Environment:
 
     def reference(self, tag: str, digest: str) -> str:
         return self.registry.reference(self.repository, tag, digest)
-
-
-def open_environment(config: Config, name: str, credentials: Credentials) -> Environment:
-    return Environment(config, name, credentials)

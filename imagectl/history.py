@@ -40,7 +40,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -185,10 +185,6 @@ class Revision:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in fields(cls) if not f.name.startswith("_")]
 
 
 def find_last(exists: Callable[[list[int]], set[int]], lo: int, fanout: int, levels: int) -> int:
@@ -381,7 +377,6 @@ class History:
     def append(self, draft: Revision, image: Manifest, complete: Callable[[Revision, Revision | None], None] | None = None) -> Revision:
         """Claim the next revision for ``draft``; its number and ``replaces`` are filled in here, and
         ``complete(draft, predecessor)`` may fill what depends on the revision before it (the freeze state)."""
-        self.registry.ensure_empty_blob(self.repository)
         base = 0 if self.caps.atomic_tag_create else self._legacy_base()
         latest = self.latest()
         if latest is None and not self.caps.atomic_tag_create and base == 0:
@@ -401,7 +396,7 @@ class History:
             annotations[NONCE] = uuid.uuid4().hex  # two identical drafts still differ: one claim each
             record = make_record(image, annotations, REVISION_RECORD)
             started = time.monotonic()
-            outcome = self.registry.claim_tag(self.repository, history_tag(self.environment, number), record)
+            outcome = self.registry.claim_record(self.repository, history_tag(self.environment, number), record)
             elapsed = time.monotonic() - started
             if outcome is Claim.CLAIMED:
                 self._cache[number] = self._verify(number, record)
@@ -443,7 +438,7 @@ class History:
     def _write_legacy_base(self, last: int) -> None:
         base = make_record(None, {LEGACY_LAST: str(last)}, HISTORY_BASE)
         try:
-            self.registry.put_manifest(self.repository, legacy_base_tag(self.environment), base)
+            self.registry.put_record(self.repository, legacy_base_tag(self.environment), base)
         except ConflictError:
             pass  # another writer recorded it first (the same 0.1.0 history, so the same number)
 
@@ -495,6 +490,6 @@ class History:
             None, {"io.imagectl.segment.environment": self.environment, "io.imagectl.segment.number": str(segment)}, SEGMENT_RECORD, layer
         )
         try:
-            return self.registry.put_manifest(self.repository, tag, record)
+            return self.registry.put_record(self.repository, tag, record)
         except ConflictError:
             return False  # written meanwhile by another writer (from the same records)

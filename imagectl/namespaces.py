@@ -36,15 +36,21 @@ RESERVED_SUFFIXES = (CLAIM_SUFFIX, DOOR_SUFFIX)
 RELEASE_RE = re.compile(r"v(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 RELEASE_LIKE_RE = re.compile(r"v[0-9]+\.")
 REVISION_WIDTH = 6
-SEGMENT_SIZE = 100  # revisions per segment; every 100th revision's record is kept forever (a probe marker)
+# Revisions per segment, and the spacing of the history lookup's markers: every SEGMENT_SIZE-th revision's record is
+# kept forever (retention.py, from marker_pattern()), and a registry that expires records probes SEGMENT_SIZE - 1
+# tags per round (registries/_base.py, Capabilities.probe_fanout), so its coarse rounds land on markers only.
+SEGMENT_SIZE = 100
+_MARKER_ZEROS = len(str(SEGMENT_SIZE)) - 1
+assert SEGMENT_SIZE == 10**_MARKER_ZEROS  # the marker pattern is "ends in that many zeros"
 
 
 def history_tag(environment: str, revision: int) -> str:
     return f"{HISTORY_PREFIX}{environment}-{revision:0{REVISION_WIDTH}d}"
 
 
-def history_tag_re(environment: str) -> re.Pattern[str]:
-    return re.compile(re.escape(f"{HISTORY_PREFIX}{environment}-") + r"(0*[1-9][0-9]*)")
+def marker_pattern() -> str:
+    """An ECR tag pattern matching the history tags of every SEGMENT_SIZE-th revision, in every environment."""
+    return f"{HISTORY_PREFIX}*{'0' * _MARKER_ZEROS}"
 
 
 def legacy_base_tag(environment: str) -> str:

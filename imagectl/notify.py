@@ -15,11 +15,12 @@ from typing import Any
 import requests
 
 from imagectl.adapters import http
-from imagectl.config import Config, Timeouts
+from imagectl.config import Config
 from imagectl.credentials import Credentials
 from imagectl.history import Revision
 from imagectl.report import warn
 from imagectl.sanitize import visible
+from imagectl.settings import Timeouts
 
 
 @dataclass

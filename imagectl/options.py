@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -26,135 +27,66 @@ from imagectl.tagging import (
 )
 
 
-class _DomainType(click.ParamType):
+def _complete(name: str) -> Callable[[click.Context, str], list[Any]]:
+    """A completion function of completion.py, imported only when the shell asks (it may read the registry)."""
+
+    def complete(ctx: click.Context, incomplete: str) -> list[Any]:
+        from imagectl import completion
+
+        return getattr(completion, name)(ctx, incomplete)
+
+    return complete
+
+
+class DomainType(click.ParamType):
+    """A parameter checked by one of tagging.py's validators while parsing (an InputError becomes click's usage error)."""
+
+    def __init__(self, name: str, check: Callable[[str], Any], complete: str | None = None) -> None:
+        self.name, self.check = name, check
+        self.complete = _complete(complete) if complete else None
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple | dict):
+            return value
         try:
             return self.check(str(value))
         except InputError as exc:
             self.fail(exc.one_line(), param, ctx)
 
-    def check(self, value: str) -> Any:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-
-class JiraKeyType(_DomainType):
-    name = "JIRA-KEY"
-
-    def check(self, value: str) -> str:
-        return validate_jira_key(value)
-
-
-class BuildNumberType(_DomainType):
-    name = "N"
-
-    def check(self, value: str) -> str:
-        return str(validate_build_number(value))
-
-
-class NewTagType(_DomainType):
-    """A tag for a new build (no reserved namespaces, no release versions)."""
-
-    name = "TAG"
-
-    def check(self, value: str) -> str:
-        return validate_tag(value)
-
-
-class TagType(_DomainType):
-    """An existing image's tag: a build tag or a release version."""
-
-    name = "TAG"
-
-    def check(self, value: str) -> str:
-        return validate_tag_reference(value)
-
     def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-        from imagectl.completion import complete_tags
-
-        return complete_tags(ctx, incomplete)
+        return self.complete(ctx, incomplete) if self.complete else []
 
 
-class EnvironmentType(_DomainType):
-    name = "ENV"
-
-    def check(self, value: str) -> str:
-        return validate_environment_name(value)
-
-    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-        from imagectl.completion import complete_environments
-
-        return complete_environments(ctx, incomplete)
+def revision_or_tag(text: str) -> str:
+    if text.isascii() and text.isdigit():
+        if int(text) < 1:
+            raise InputError("revisions start at 1")
+        return str(int(text))
+    return validate_tag_reference(text)
 
 
-class DagIdType(_DomainType):
-    name = "DAG_ID"
-
-    def check(self, value: str) -> str:
-        return validate_dag_id(value)
-
-
-class RunIdType(_DomainType):
-    name = "RUN_ID"
-
-    def check(self, value: str) -> str:
-        return validate_run_id(value)
+def git_sha(value: str) -> str:
+    text = value.lower()
+    if not (7 <= len(text) <= 40) or any(c not in "0123456789abcdef" for c in text):
+        raise InputError(f"'{visible(value)[:50]}' is not a commit SHA (7 to 40 hex characters)")
+    return text
 
 
-class RevisionOrTagType(click.ParamType):
-    name = "REVISION|TAG"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value)
-        if text.isascii() and text.isdigit():
-            if int(text) < 1:
-                self.fail("revisions start at 1", param, ctx)
-            return str(int(text))
-        try:
-            return validate_tag_reference(text)
-        except InputError as exc:
-            self.fail(exc.one_line(), param, ctx)
-
-    def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
-        from imagectl.completion import complete_revisions
-
-        return complete_revisions(ctx, incomplete)
+def build_arg(value: str) -> tuple[str, str]:
+    key, sep, val = value.partition("=")
+    if not sep or not key or not key.replace("_", "a").isascii() or not key.replace("_", "a").isalnum():
+        raise InputError(f"'{visible(value)[:60]}' is not KEY=VALUE")
+    return key, val
 
 
-class GitShaType(click.ParamType):
-    name = "SHA"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
-        text = str(value).lower()
-        if not (7 <= len(text) <= 40) or any(c not in "0123456789abcdef" for c in text):
-            self.fail(f"'{visible(str(value))[:50]}' is not a commit SHA (7 to 40 hex characters)", param, ctx)
-        return text
-
-
-class BuildArgType(click.ParamType):
-    name = "KEY=VALUE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[str, str]:
-        if isinstance(value, tuple):
-            return value
-        key, sep, val = str(value).partition("=")
-        if not sep or not key or not key.replace("_", "a").isascii() or not key.replace("_", "a").isalnum():
-            self.fail(f"'{visible(str(value))[:60]}' is not KEY=VALUE", param, ctx)
-        return key, val
-
-
-class JsonObjectType(click.ParamType):
-    name = "JSON"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dict[str, Any]:
-        if isinstance(value, dict):
-            return value
-        try:
-            parsed = json.loads(value)
-        except ValueError as exc:
-            self.fail(f"not valid JSON: {exc}", param, ctx)
-        if not isinstance(parsed, dict):
-            self.fail('must be a JSON object, e.g. \'{"mode": "full"}\'', param, ctx)
-        return parsed
+def json_object(value: str) -> dict[str, Any]:
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise InputError(f"not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise InputError('must be a JSON object, e.g. \'{"mode": "full"}\'')
+    return parsed
 
 
 class FreeTextType(click.ParamType):
@@ -170,17 +102,17 @@ class FreeTextType(click.ParamType):
             self.fail(exc.one_line(), param, ctx)
 
 
-JIRA_KEY = JiraKeyType()
-BUILD_NUMBER = BuildNumberType()
-NEW_TAG = NewTagType()
-TAG = TagType()
-ENV = EnvironmentType()
-DAG_ID = DagIdType()
-RUN_ID = RunIdType()
-BUILD_ARG = BuildArgType()
-JSON_OBJECT = JsonObjectType()
-REVISION_OR_TAG = RevisionOrTagType()
-GIT_SHA = GitShaType()
+JIRA_KEY = DomainType("JIRA-KEY", validate_jira_key)
+BUILD_NUMBER = DomainType("N", lambda value: str(validate_build_number(value)))
+NEW_TAG = DomainType("TAG", validate_tag)  # a tag for a new build (no reserved namespaces, no release versions)
+TAG = DomainType("TAG", validate_tag_reference, complete="complete_tags")  # an existing image's tag or a release version
+ENV = DomainType("ENV", validate_environment_name, complete="complete_environments")
+DAG_ID = DomainType("DAG_ID", validate_dag_id)
+RUN_ID = DomainType("RUN_ID", validate_run_id)
+BUILD_ARG = DomainType("KEY=VALUE", build_arg)
+JSON_OBJECT = DomainType("JSON", json_object)
+REVISION_OR_TAG = DomainType("REVISION|TAG", revision_or_tag, complete="complete_revisions")
+GIT_SHA = DomainType("SHA", git_sha)
 REASON = FreeTextType("reason", MAX_REASON)
 ACTOR = FreeTextType("actor", MAX_ACTOR)
 IMAGE = click.Choice(["base", "build"])

@@ -61,8 +61,8 @@ def _dump(doc: dict[str, Any]) -> Manifest:
 def make_record(
     subject: Manifest | None, annotations: Mapping[str, str], artifact_type: str, layer: dict[str, Any] | None = None
 ) -> Manifest:
-    """A record artifact. The repository needs the empty blob (``Registry.ensure_empty_blob``) and, for a
-    segment, its layer blob, before the manifest is written."""
+    """A record artifact, written with ``Registry.put_record`` / ``claim_record`` (which upload the empty blob it
+    refers to); a segment's layer blob must be uploaded before it."""
     doc: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,

@@ -21,6 +21,7 @@ class Result:
     """A command's result. Subclasses set ``kind`` and implement ``json`` and ``text``."""
 
     kind: ClassVar[str] = "result"
+    dry_run_note: ClassVar[str] = "Nothing was changed (--dry-run)."  # the last line of this plan's dry run
 
     def json(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -28,9 +29,28 @@ class Result:
     def text(self) -> str:
         raise NotImplementedError
 
+    def json_kind(self) -> str:
+        return self.kind
+
+
+class DryRun(Result):
+    """A plan shown instead of applied (``--dry-run``): its own JSON, its text and the plan's dry-run line."""
+
+    def __init__(self, plan: Result) -> None:
+        self.plan = plan
+
+    def json_kind(self) -> str:
+        return self.plan.kind
+
+    def json(self) -> dict[str, Any]:
+        return self.plan.json()
+
+    def text(self) -> str:
+        return f"{self.plan.text()}\n{self.plan.dry_run_note}"
+
 
 def document(result: Result, warnings: Sequence[str] = ()) -> dict[str, Any]:
-    return {"schema": SCHEMA, "kind": result.kind, **result.json(), "warnings": list(warnings)}
+    return {"schema": SCHEMA, "kind": result.json_kind(), **result.json(), "warnings": list(warnings)}
 
 
 def to_json(result: Result, warnings: Sequence[str] = ()) -> str:

@@ -60,10 +60,6 @@ class Rule:
             return any(ecr_wildcard(self.tag_pattern, t) for t in tags)
         return False
 
-    @property
-    def keeps_everything(self) -> bool:
-        return self.keep is not None and self.keep >= KEEP_FOREVER
-
     def ecr(self) -> dict[str, Any]:
         if self.untagged:
             selection: dict[str, Any] = {
@@ -92,7 +88,10 @@ def rules(config: RetentionConfig) -> list[Rule]:
         out.append(Rule(2, "imagectl: keep release versions", tag_pattern="v*.*.*", keep=KEEP_FOREVER))
     out += [
         Rule(
-            3, "imagectl: keep every 100th history record (the lookup's markers)", tag_pattern=f"{ns.HISTORY_PREFIX}*00", keep=KEEP_FOREVER
+            3,
+            f"imagectl: keep every {ns.SEGMENT_SIZE}th history record (the lookup's markers)",
+            tag_pattern=ns.marker_pattern(),
+            keep=KEEP_FOREVER,
         ),
         Rule(4, "imagectl: keep history segments", tag_prefix=ns.SEGMENT_PREFIX, keep=KEEP_FOREVER),
         Rule(

@@ -21,11 +21,12 @@ drift, and the same command run again finds the revision already recorded and on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import semver
 
+from imagectl.action import Action, Confirmation, Plan
+from imagectl.clock import now_text
 from imagectl.config import EnvironmentConfig
 from imagectl.errors import AirflowError, ConflictError, FrozenError, ImagectlError, NotFoundError
 from imagectl.history import Revision
@@ -40,15 +41,9 @@ if TYPE_CHECKING:
 
 HISTORY_WINDOW = 50  # revisions a plan reads: enough for every rule, the same at 10 and at 100,000 revisions
 
-ACTION_VERBS = {"deploy": "deploy", "promote": "promote", "rollback": "roll back to", "freeze": "freeze at", "unfreeze": "unfreeze at"}
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
 
 @dataclass
-class ChangePlan(Result):
+class ChangePlan(Plan):
     """What a change will do, and why. Data only: apply() receives the live environments."""
 
     kind = "plan"
@@ -139,8 +134,12 @@ class ChangePlan(Result):
             lines += ["    " + line for line in self.diff.text().splitlines()]
         if self.confirm_required and self.state != "noop":
             lines.append(f"  {self.environment} asks for confirmation (--yes to skip)")
-        lines.append("Nothing was changed (--dry-run).")
         return "\n".join(lines)
+
+    def confirmation(self) -> Confirmation | None:
+        if self.state == "noop" or not self.confirm_required:
+            return None
+        return Confirmation(self.environment, self.question(), self.diff.text() if self.diff is not None else None)
 
     def add_forced(self, what: str) -> None:
         """Record one more rule that --force --reason overrides (a freeze, the scan gate, an image that never ran)."""
@@ -415,7 +414,6 @@ def write_variable(env: Environment, revision: Revision, create: bool) -> str | 
 
 def claim_release(env: Environment, manifest: Manifest, version: str, bump: str) -> str:
     """Claim ``version`` for the image (the same image's earlier claim counts: a re-run reuses its version)."""
-    env.registry.ensure_empty_blob(env.repository)
     for _ in range(20):
         outcome = env.registry.claim_tag(env.repository, version, manifest)
         if outcome in (Claim.CLAIMED, Claim.SAME):
@@ -463,7 +461,7 @@ def apply(plan: ChangePlan, target: Environment, source: Environment | None = No
         draft = Revision(
             environment=target.name,
             revision=0,
-            time=now(),
+            time=now_text(),
             action=plan.action,
             tag=plan.tag,
             digest=plan.digest,
@@ -512,69 +510,57 @@ def _copy_build_record(source: Environment, target: Environment, tag: str, manif
     if parsed.subject != manifest.digest:
         return
     try:
-        if not parsed.legacy:
-            target.registry.ensure_empty_blob(target.repository)
-        else:
+        if parsed.legacy:
             copy_manifest(source.registry, target.registry, target.repository, record, None)  # its config is the image's
-        target.registry.put_manifest(target.repository, record_tag(tag), record)
+        target.registry.put_record(target.repository, record_tag(tag), record)
     except ImagectlError as exc:
         warn(f"the build record of {tag} was not copied to registry '{target.registry.name}' ({exc.one_line()})")
 
 
-# -- running a prepared change (what the deploy, promote, rollback, freeze commands share) ------------------------
+# -- the change actions' shared part -----------------------------------------------------------------------------
 
 
-@dataclass
-class Prepared:
-    """A plan and the live environments its apply needs."""
+class ChangeAction(Action[ChangePlan, ChangeResult]):
+    """deploy, promote, rollback, freeze, unfreeze: the subclass's ``plan()`` decides *what*; applying it
+    (the order in this module's docstring) and notifying are the same for all of them."""
 
-    plan: ChangePlan
     target: Environment
     source: Environment | None = None
 
+    def apply(self, plan: ChangePlan) -> ChangeResult:
+        return apply(plan, self.target, self.source)
 
-def check_reach(prepared: Prepared) -> None:
-    """Will tasks see the Variable write? Raises when certainly not (a shadowing secrets backend); notes what is unknown."""
-    if prepared.plan.state == "noop":
-        return
-    prepared.target.variable.preflight(prepared.plan.create_variable)
-    if prepared.plan.action not in ("freeze", "unfreeze"):
-        prepared.plan.reach = prepared.target.variable.reach().notes()
+    def notify(self, result: ChangeResult, run_url: str | None = None) -> None:
+        if result.plan.state != "new" or result.revision is None or not self.target.settings.notify:
+            return
+        from imagectl.notify import Event, send
 
+        send(
+            self.target.config,
+            self.target.credentials,
+            Event(result.plan.action, self.target.name, result.plan.current, result.revision, run_url),
+        )
 
-def gate_scan(prepared: Prepared, force: bool, on_wait: Any = None) -> None:
-    """The target environment's scan gate, on the registry that holds the image now."""
-    plan, settings = prepared.plan, prepared.target.settings
-    if plan.state != "new" or not settings.max_severity or plan.action not in ("deploy", "promote"):
-        return
-    from imagectl import scan_gate
+    def check_reach(self, plan: ChangePlan) -> None:
+        """Will tasks see the Variable write? Raises when certainly not (a shadowing secrets backend); notes what is unknown."""
+        if plan.state == "noop":
+            return
+        self.target.variable.preflight(plan.create_variable)
+        if plan.action not in ("freeze", "unfreeze"):
+            plan.reach = self.target.variable.reach().notes()
 
-    holder = prepared.source if prepared.source is not None and plan.copy_from_registry else prepared.target
-    result = scan_gate.check(holder.registry, holder.repository, plan.digest, settings.max_severity, settings.scan_wait, on_wait=on_wait)
-    plan.scan = {**result.json(), "summary": result.summary()}
-    forced = scan_gate.enforce(result, settings.name, force, plan.reason)
-    if forced:
-        plan.add_forced(forced)
+    def gate_scan(self, plan: ChangePlan, force: bool, on_wait: Any = None) -> None:
+        """The target environment's scan gate, on the registry that holds the image now."""
+        settings = self.target.settings
+        if plan.state != "new" or not settings.max_severity or plan.action not in ("deploy", "promote"):
+            return
+        from imagectl import scan_gate
 
-
-def execute(prepared: Prepared, confirm: Any = None) -> ChangeResult:
-    """Ask when the environment wants it (``confirm(plan)`` raises to stop), apply, and notify."""
-    plan = prepared.plan
-    if plan.state != "noop" and plan.confirm_required and confirm is not None:
-        confirm(plan)
-    result = apply(plan, prepared.target, prepared.source)
-    if plan.state == "new" and result.revision is not None:
-        notify_change(prepared, result)
-    return result
-
-
-def notify_change(prepared: Prepared, result: ChangeResult, run_url: str | None = None) -> None:
-    if not prepared.target.settings.notify or result.revision is None:
-        return
-    from imagectl.notify import Event, send
-
-    send(
-        prepared.target.config,
-        prepared.target.credentials,
-        Event(prepared.plan.action, prepared.target.name, prepared.plan.current, result.revision, run_url),
-    )
+        holder = self.source if self.source is not None and plan.copy_from_registry else self.target
+        result = scan_gate.check(
+            holder.registry, holder.repository, plan.digest, settings.max_severity, settings.scan_wait, on_wait=on_wait
+        )
+        plan.scan = {**result.json(), "summary": result.summary()}
+        forced = scan_gate.enforce(result, settings.name, force, plan.reason)
+        if forced:
+            plan.add_forced(forced)

@@ -75,8 +75,7 @@ def write_record(registry: Registry, repository: str, tag: str, image: Manifest,
     annotations[L.PUSHED_AT] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # ordering needs more than seconds
     annotations[L.TAGGED_REVISION] = info.commit
     annotations[L.TAGGED_BUILD] = str(info.build_number)
-    registry.ensure_empty_blob(repository)
-    return registry.put_manifest(repository, record_tag(tag), make_record(image, annotations, BUILD_RECORD))
+    return registry.put_record(repository, record_tag(tag), make_record(image, annotations, BUILD_RECORD))
 
 
 def record_annotations(repository: str, tag: str, record: Manifest | None, digest: str) -> dict[str, str] | None:
@@ -146,8 +145,7 @@ def _listed(tag: str, jira: str | None) -> bool:
 
 def list_tags(registry: Registry, repository: str, image: str, *, jira: str | None = None, limit: int | None = None) -> list[TagInfo]:
     """Build tags in ``repository``, newest first, reading records only for the rows returned."""
-    caps = registry.capabilities(repository)
-    if caps.batch_read > 1:  # a listing with push times and digests (ECR's DescribeImages): order by push time
+    if registry.capabilities(repository).detailed_listing:  # push times and digests in the listing: order by push time
         rows = [
             _row(registry, repository, image, tag, entry)
             for entry in registry.list_images(repository)
@@ -187,7 +185,7 @@ def show_tag(registry: Registry, repository: str, image: str, tag: str, candidat
     annotations = record_annotations(repository, tag, manifests.get(record_tag(tag)), manifest.digest)
     if annotations:
         _apply_record(info, annotations)
-    if registry.capabilities(repository).batch_read > 1:  # a cheap reverse lookup of the image's other tags
+    if registry.capabilities(repository).detailed_listing:  # a cheap reverse lookup of the image's other tags
         for entry in registry.list_images(repository):
             if entry.digest == manifest.digest:
                 info.other_tags = sorted(t for t in entry.tags if t != tag)

@@ -20,7 +20,6 @@ from collections import Counter
 from typing import Any, BinaryIO
 
 from imagectl.airflow._base import ImageVariable, Reach, Runs
-from imagectl.config import RegistryConfig
 from imagectl.errors import ConflictError
 from imagectl.registries._base import (
     Capabilities,
@@ -33,6 +32,7 @@ from imagectl.registries._base import (
 )
 from imagectl.registries.oci import splitter_claim
 from imagectl.retention import ecr_lifecycle_policy
+from imagectl.settings import RegistryConfig
 
 
 def image_manifest(seed: str, base_layers: int = 1) -> Manifest:
@@ -89,7 +89,7 @@ class MemoryRegistry(Registry):
 
     # -- what it guarantees
     def capabilities(self, repository: str) -> Capabilities:
-        return Capabilities(self.atomic, self.retention, 100 if self.atomic else 1, self.fanout, True, self.scanning)
+        return Capabilities(self.atomic, self.retention, 100 if self.atomic else 1, self.fanout, detailed_listing=self.atomic)
 
     def claim_marker(self, tag: str) -> str:
         from imagectl.namespaces import door_tag

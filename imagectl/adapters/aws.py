@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 
 from imagectl.adapters.http import timeout_for
-from imagectl.config import Timeouts
+from imagectl.settings import Timeouts
 
 
 def client(service: str, region: str | None, timeouts: Timeouts | None = None) -> Any:

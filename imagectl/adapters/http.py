@@ -20,8 +20,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from imagectl.config import Timeouts
 from imagectl.errors import TimeoutError_
+from imagectl.settings import Timeouts
 
 T = TypeVar("T")
 R = TypeVar("R")

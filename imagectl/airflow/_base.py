@@ -3,14 +3,21 @@
 - ``ImageVariable``: the Variable the dbt DAG renders its image from, wherever the deployment reads it (the
   metadata database through the REST API, or a secrets backend): read it, write it, say where it is, and say
   what could stop tasks from seeing a write (shadowing by a secrets backend, caches).
-- ``Runs``: trigger and follow a DAG run, and read the image a run's task actually rendered.
+- ``Runs``: trigger and follow a DAG run, and read the image a run's task actually rendered;
+- ``Airflow``: what an Airflow flavour opens (airflow/flavours.py): ``Runs``, plus the Variables and configuration
+  that the metadata-database Variable store and the shadow check use.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from imagectl.credentials import Credentials
+from imagectl.settings import Timeouts
 
 
 @dataclass
@@ -74,3 +81,40 @@ class Runs(ABC):
 
     @abstractmethod
     def run_url(self, dag_id: str, run_id: str) -> str: ...
+
+
+class Airflow(Runs):
+    """An environment's Airflow, as a flavour reaches it."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """How it is reached, for people: 'REST /api/v2', 'MWAA InvokeRestApi', …"""
+
+    @abstractmethod
+    def get_variable(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    def set_variable(self, key: str, value: str, description: str) -> None: ...
+
+    @abstractmethod
+    def secrets_config(self) -> tuple[dict[str, str] | None, str | None]:
+        """([secrets] options, None) when Airflow shows its configuration, else (None, why not)."""
+
+
+@dataclass(frozen=True)
+class FlavourContext:
+    """What a flavour's opener is given besides its settings."""
+
+    environment: str
+    credentials: Credentials
+    timeouts: Timeouts
+    config_path: Path
+
+
+@dataclass(frozen=True)
+class StoreContext:
+    """What a Variable store is given besides its key and settings: the environment's Airflow, opened on first use."""
+
+    environment: str
+    timeouts: Timeouts
+    airflow: Callable[[], Airflow]

@@ -14,8 +14,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from imagectl.adapters.aws import client
-from imagectl.airflow._base import ImageVariable
-from imagectl.config import Timeouts
+from imagectl.airflow._base import ImageVariable, StoreContext
+from imagectl.airflow.stores import SecretsManagerSettings
 from imagectl.errors import AirflowError
 from imagectl.sanitize import visible
 
@@ -39,9 +39,9 @@ class SecretsManagerVariable(ImageVariable):
     service = "secretsmanager"
     label = "Secrets Manager secret"
 
-    def __init__(self, key: str, prefix: str | None, sep: str = "/", region: str | None = None, timeouts: Timeouts | None = None) -> None:
-        self.key, self.prefix, self.sep, self.region, self.timeouts = key, prefix, sep, region, timeouts
-        self.name = secret_name(key, prefix, sep)
+    def __init__(self, key: str, settings: SecretsManagerSettings, context: StoreContext) -> None:
+        self.key, self.region, self.timeouts = key, settings.store_region, context.timeouts
+        self.name = secret_name(key, settings.variables_prefix, settings.variables_sep)
         self._client: Any = None
 
     @property

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
+from imagectl.airflow._base import StoreContext
 from imagectl.airflow.secretsmanager import SecretsManagerVariable, aws_tags
-from imagectl.config import Timeouts
+from imagectl.airflow.stores import SsmSettings
 from imagectl.errors import AirflowError
 
 
@@ -24,9 +25,10 @@ class SsmVariable(SecretsManagerVariable):
     service = "ssm"
     label = "SSM parameter"
 
-    def __init__(self, key: str, prefix: str | None, sep: str = "/", region: str | None = None, timeouts: Timeouts | None = None) -> None:
-        super().__init__(key, prefix, sep, region, timeouts)
-        self.name = parameter_name(key, prefix)
+    def __init__(self, key: str, settings: SsmSettings, context: StoreContext) -> None:
+        self.key, self.region, self.timeouts = key, settings.store_region, context.timeouts
+        self.name = parameter_name(key, settings.variables_prefix)
+        self._client = None
 
     @staticmethod
     def _hint(code: str) -> str:

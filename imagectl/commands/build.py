@@ -16,19 +16,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from imagectl import labels as L
-from imagectl.build_info import resolve_build
+from imagectl.action import Action, Plan
+from imagectl.build_info import ResolvedBuild, resolve_build
 from imagectl.config import Config, ImageConfig
 from imagectl.context_hash import context_hash, declared_args
-from imagectl.credentials import Credentials
 from imagectl.errors import ConflictError, DockerError
 from imagectl.labels import BuildInfo
 from imagectl.namespaces import context_tag, record_tag
 from imagectl.progress import Progress
-from imagectl.registries import open_registry
 from imagectl.registries._base import Registry, RepositoryChange
 from imagectl.render import Result, table, v
 from imagectl.report import warn
 from imagectl.tag_registry import context_image, record_annotations, write_record
+from imagectl.workspace import Workspace
 
 
 @dataclass
@@ -46,8 +46,9 @@ class ImagePlan:
 
 
 @dataclass
-class BuildPlan(Result):
+class BuildPlan(Plan):
     kind = "build-plan"
+    dry_run_note = "Nothing was built or pushed (--dry-run)."
 
     environment: str
     registry: str
@@ -100,7 +101,6 @@ class BuildPlan(Result):
         if self.previous_image:
             lines.append(f"Previous build (its dbt parse is reused): {self.previous_image}")
         lines.append("Push: " + ("yes" if self.push else "no (--no-push)"))
-        lines.append("Nothing was built or pushed (--dry-run).")
         return "\n".join(lines)
 
 
@@ -440,39 +440,44 @@ def apply_build(config: Config, plan: BuildPlan, docker: Any, progress: Progress
     return _Builder(config, plan, docker, progress, registry).run()
 
 
-def build(
-    config: Config,
-    environment: str,
-    which: str | None,
-    *,
-    jira: str | None,
-    build_number: str | None,
-    tag: str | None,
-    extra_build_args: Mapping[str, str],
-    push: bool,
-    dry_run: bool,
-    environ: Mapping[str, str],
-    credentials: Credentials,
-    progress: Progress,
-) -> BuildPlan | BuildResult:
-    """Resolve what this build is, plan it, and (unless dry-run) build and push it."""
-    resolved = resolve_build(config, jira=jira, build_number=build_number, tag=tag, environ=environ)
-    reg_config = config.registry_for(environment)
-    registry = open_registry(reg_config, credentials.registry(reg_config.name), config.timeouts)
-    previous = previous_build_image(config, environment, registry, resolved.info) if which != "base" else None
-    plan = plan_build(
-        config,
-        environment,
-        which,
-        resolved.info,
-        resolved.jira_source,
-        extra_build_args=extra_build_args,
-        push=push,
-        registry=registry,
-        previous_image=previous,
-    )
-    if dry_run:
-        return plan
-    from imagectl.adapters.docker_engine import DockerEngine  # only a real build needs the engine
+@dataclass(frozen=True)
+class BuildRequest:
+    environment: str
+    which: str | None = None  # "base" or "build"; None: both
+    jira: str | None = None
+    build_number: str | None = None
+    tag: str | None = None
+    build_args: tuple[tuple[str, str], ...] = ()
+    no_push: bool = False
 
-    return apply_build(config, plan, DockerEngine(), progress, registry=registry)
+
+class Build(Action[BuildPlan, BuildResult]):
+    """Resolve what this build is, plan it (what is built, reused or pushed, and why), then build and push."""
+
+    def __init__(self, workspace: Workspace, request: BuildRequest, progress: Progress, resolved: ResolvedBuild | None = None) -> None:
+        self.workspace, self.request, self.progress = workspace, request, progress
+        self.resolved = resolved  # ci resolves the build once for its whole plan
+        self.registry = workspace.env(request.environment).registry
+
+    def plan(self) -> BuildPlan:
+        config, request = self.workspace.config, self.request
+        resolved = self.resolved or resolve_build(
+            config, jira=request.jira, build_number=request.build_number, tag=request.tag, environ=self.workspace.environ
+        )
+        previous = previous_build_image(config, request.environment, self.registry, resolved.info) if request.which != "base" else None
+        return plan_build(
+            config,
+            request.environment,
+            request.which,
+            resolved.info,
+            resolved.jira_source,
+            extra_build_args=dict(request.build_args),
+            push=not request.no_push,
+            registry=self.registry,
+            previous_image=previous,
+        )
+
+    def apply(self, plan: BuildPlan) -> BuildResult:
+        from imagectl.adapters.docker_engine import DockerEngine  # only a real build needs the engine
+
+        return apply_build(self.workspace.config, plan, DockerEngine(), self.progress, registry=self.registry)

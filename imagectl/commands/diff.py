@@ -14,15 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from imagectl import labels as L
-from imagectl.commands.rollback import image_of, rollback_target
 from imagectl.config import Config
-from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import GitError, NotFoundError
 from imagectl.render import Result, v
 from imagectl.rollout import HISTORY_WINDOW
 from imagectl.tag_registry import build_commit
 from imagectl.tagging import find_jira_keys, parse_build_tag
+from imagectl.targets import image_of, rollback_target
 
 
 @dataclass
@@ -164,8 +163,8 @@ def _label_commit(env: Environment, digest: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def diff(config: Config, credentials: Credentials, environment: str, a: str | None, b: str | None, env: Environment | None = None) -> Diff:
-    env = env or Environment(config, environment, credentials)
+def diff(env: Environment, a: str | None, b: str | None) -> Diff:
+    environment, config = env.name, env.config
     history = env.history.newest(HISTORY_WINDOW)
     if (a is None or b is None) and not history:
         raise NotFoundError(f"{environment} has no history to compare", "name two tags: imagectl diff TAG_A TAG_B --env ENV")

@@ -17,16 +17,16 @@ from typing import Any
 
 from imagectl import labels as L
 from imagectl import namespaces as ns
+from imagectl.action import Action, Plan
 from imagectl.adapters import http
-from imagectl.config import Config
-from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
 from imagectl.records import InvalidRecord, Record, read_record
 from imagectl.registries._base import Registry
-from imagectl.render import Result, iso, parse_iso, short_digest, table, v
+from imagectl.render import iso, parse_iso, short_digest, table, v
 from imagectl.report import warn
 from imagectl.retention import Decision, Entry, decide
+from imagectl.workspace import Workspace
 
 RECENT = 50  # revisions per environment whose images are always kept
 
@@ -56,8 +56,11 @@ class GcItem:
 
 
 @dataclass
-class GcResult(Result):
+class GcResult(Plan):
+    """What the rules expire (the plan, shown without --yes), and after --yes what was deleted."""
+
     kind = "gc"
+    dry_run_note = "Nothing was deleted (pass --yes to delete these)."
 
     environment: str
     registry: str
@@ -95,11 +98,8 @@ class GcResult(Result):
                 for i in doomed
             ]
             lines.append(table(["REPOSITORY", "DIGEST", "TAGS", "PUSHED", "RULE", "RESULT"], rows))
-        lines.append(
-            f"Deleted {sum(1 for i in self.items if i.deleted)} images."
-            if self.applied
-            else "Nothing was deleted (pass --yes to delete these)."
-        )
+        if self.applied:
+            lines.append(f"Deleted {sum(1 for i in self.items if i.deleted)} images.")
         return "\n".join(lines)
 
 
@@ -135,13 +135,13 @@ def _build_number(tags: list[str]) -> int:
     return max(numbers, default=0)
 
 
-def _protected_digests(config: Config, credentials: Credentials, registry_name: str) -> dict[str, str]:
+def _protected_digests(workspace: Workspace, registry_name: str) -> dict[str, str]:
     """digest → why it must stay, from every environment that keeps its images in this registry."""
     protected: dict[str, str] = {}
-    for name, settings in config.environments.items():
+    for name, settings in workspace.config.environments.items():
         if settings.registry != registry_name:
             continue
-        env = Environment(config, name, credentials)
+        env = workspace.env(name)
         for revision in env.history.newest(RECENT):
             protected.setdefault(revision.digest, f"{name} ran it (revision {revision.revision})")
         try:
@@ -161,30 +161,44 @@ def _bookkeeping_reason(tags: list[str]) -> str | None:
     return None
 
 
-def gc(config: Config, credentials: Credentials, environment: str, yes: bool) -> GcResult:
-    env = Environment(config, environment, credentials)
-    registry = env.registry
-    retention = config.registries[env.settings.registry].retention
-    protected = _protected_digests(config, credentials, env.settings.registry)
-    result = GcResult(environment, registry.name, yes)
-    build_repo, base_repo = config.images["build"].repository, config.images["base"].repository
-    kept_bases: set[str] = set()
-    for repository in (build_repo, base_repo):
-        entries, records = _listing(registry, repository)
-        for entry in entries:
-            entry.protected = protected.get(entry.digest) or _bookkeeping_reason(entry.tags)
-            if repository == base_repo and entry.digest in kept_bases:
-                entry.protected = entry.protected or "the base of a kept build image"
-        decisions = decide(entries, retention)
-        _keep_records_of_kept_images(decisions, records)
-        if repository == build_repo:
-            kept_bases = _bases_of_kept(decisions, records)
-        result.items += [
-            GcItem(repository, d.digest, d.tags, d.keep, d.rule, d.pushed_at, note="; ".join(d.notes) or None) for d in decisions
-        ]
-    if yes:
-        _delete(config, credentials, env, result)
-    return result
+@dataclass(frozen=True)
+class GcRequest:
+    environment: str
+
+
+class Gc(Action[GcResult, GcResult]):
+    """The plan is what the rules expire; applying it (``gc --yes``) deletes, checking each image again first."""
+
+    def __init__(self, workspace: Workspace, request: GcRequest) -> None:
+        self.workspace = workspace
+        self.env = workspace.env(request.environment)
+
+    def plan(self) -> GcResult:
+        env, config = self.env, self.workspace.config
+        retention = config.registries[env.settings.registry].retention
+        protected = _protected_digests(self.workspace, env.settings.registry)
+        result = GcResult(env.name, env.registry.name, False)
+        build_repo, base_repo = config.images["build"].repository, config.images["base"].repository
+        kept_bases: set[str] = set()
+        for repository in (build_repo, base_repo):
+            entries, records = _listing(env.registry, repository)
+            for entry in entries:
+                entry.protected = protected.get(entry.digest) or _bookkeeping_reason(entry.tags)
+                if repository == base_repo and entry.digest in kept_bases:
+                    entry.protected = entry.protected or "the base of a kept build image"
+            decisions = decide(entries, retention)
+            _keep_records_of_kept_images(decisions, records)
+            if repository == build_repo:
+                kept_bases = _bases_of_kept(decisions, records)
+            result.items += [
+                GcItem(repository, d.digest, d.tags, d.keep, d.rule, d.pushed_at, note="; ".join(d.notes) or None) for d in decisions
+            ]
+        return result
+
+    def apply(self, plan: GcResult) -> GcResult:
+        plan.applied = True
+        _delete(self.workspace, self.env, plan)
+        return plan
 
 
 def _keep_records_of_kept_images(decisions: list[Decision], records: dict[str, Record]) -> None:
@@ -210,14 +224,14 @@ class _Recheck:
 
     EVERY = 8
 
-    def __init__(self, config: Config, credentials: Credentials, env: Environment) -> None:
-        self.config, self.credentials, self.env = config, credentials, env
+    def __init__(self, workspace: Workspace, env: Environment) -> None:
+        self.workspace, self.config, self.env = workspace, workspace.config, env
         self.protected: dict[str, str] = {}
         self.count = 0
 
     def why_keep(self, item: GcItem) -> str | None:
         if self.count % self.EVERY == 0:
-            self.protected = _protected_digests(self.config, self.credentials, self.env.settings.registry)
+            self.protected = _protected_digests(self.workspace, self.env.settings.registry)
         self.count += 1
         if item.digest in self.protected:
             return self.protected[item.digest]
@@ -232,9 +246,9 @@ class _Recheck:
         return None
 
 
-def _delete(config: Config, credentials: Credentials, env: Environment, result: GcResult) -> None:
+def _delete(workspace: Workspace, env: Environment, result: GcResult) -> None:
     registry = env.registry
-    recheck = _Recheck(config, credentials, env)
+    recheck = _Recheck(workspace, env)
     for item in result.to_delete:
         why = recheck.why_keep(item)
         if why:

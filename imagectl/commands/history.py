@@ -6,8 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagectl.config import Config
-from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
 from imagectl.history import Revision
@@ -83,8 +81,7 @@ def mark_current(revisions: list[Revision], variable_value: str | None, variable
         match.current = True
 
 
-def history(config: Config, credentials: Credentials, environment: str, limit: int, env: Environment | None = None) -> HistoryView:
-    env = env or Environment(config, environment, credentials)
+def history(env: Environment, limit: int) -> HistoryView:
     revisions = env.history.newest(limit)
     present = env.registry.existing(env.repository, sorted({r.digest for r in revisions})) if revisions else set()
     for revision in revisions:
@@ -96,4 +93,4 @@ def history(config: Config, credentials: Credentials, environment: str, limit: i
     except ImagectlError as exc:
         error = exc.one_line()
     mark_current(revisions, value, error is None)
-    return HistoryView(environment, env.settings.variable, location, value, error, revisions)
+    return HistoryView(env.name, env.settings.variable, location, value, error, revisions)

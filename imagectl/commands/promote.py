@@ -4,20 +4,45 @@ within one registry nothing is copied. A release environment gives it the next v
 
 from __future__ import annotations
 
-from imagectl.config import Config
-from imagectl.credentials import Credentials
-from imagectl.environment import Environment
+from dataclasses import dataclass
+
+from imagectl.build_info import resolve_actor
+from imagectl.commands.deploy import require_reason
 from imagectl.errors import ConflictError, InputError, NotFoundError
 from imagectl.history import Revision
 from imagectl.namespaces import deployed_tag
-from imagectl.rollout import HISTORY_WINDOW, Prepared, check_reach, decide_in, gate_scan
+from imagectl.rollout import HISTORY_WINDOW, ChangeAction, ChangePlan, decide_in
 from imagectl.tag_registry import build_commit
 from imagectl.tagging import parse_build_tag
+from imagectl.workspace import Workspace
 
 SEARCH_WINDOW = 200  # how far back --jira and --git-sha look in the source's history
 
 
-def _chosen(source: Environment, ran: list[Revision], jira: str | None, git_sha: str | None, from_env: str) -> Revision | None:
+@dataclass(frozen=True)
+class PromoteRequest:
+    from_env: str
+    to_env: str
+    tag: str | None = None  # exactly one of tag, jira, git_sha
+    jira: str | None = None
+    git_sha: str | None = None
+    bump: str = "patch"
+    reason: str | None = None
+    actor: str | None = None
+    force: bool = False
+    create: bool = False
+
+    def __post_init__(self) -> None:
+        if self.from_env == self.to_env:
+            raise InputError(f"--from and --to are both '{self.from_env}'", "promote moves an image between two environments")
+        if sum(x is not None for x in (self.tag, self.jira, self.git_sha)) != 1:
+            raise InputError(
+                "promote needs exactly one of TAG, --jira KEY or --git-sha SHA", "e.g. imagectl promote DATA-1234-57 --from dev --to prd"
+            )
+        require_reason(self.force, self.reason)
+
+
+def _chosen(ran: list[Revision], jira: str | None, git_sha: str | None, from_env: str) -> Revision | None:
     if jira is not None:
         chosen = next((r for r in ran if (p := parse_build_tag(r.tag)) and p.jira == jira), None)
         if chosen is None:
@@ -37,65 +62,49 @@ def _chosen(source: Environment, ran: list[Revision], jira: str | None, git_sha:
     return None
 
 
-def plan_promote(
-    config: Config,
-    credentials: Credentials,
-    *,
-    tag: str | None,
-    jira: str | None,
-    git_sha: str | None,
-    from_env: str,
-    to_env: str,
-    bump: str,
-    force: bool,
-    actor: str,
-    reason: str | None,
-    create: bool = False,
-    source: Environment | None = None,
-    target: Environment | None = None,
-) -> Prepared:
-    if from_env == to_env:
-        raise InputError(f"--from and --to are both '{from_env}'", "promote moves an image between two environments")
-    if sum(x is not None for x in (tag, jira, git_sha)) != 1:
-        raise InputError(
-            "promote needs exactly one of TAG, --jira KEY or --git-sha SHA", "e.g. imagectl promote DATA-1234-57 --from dev --to prd"
-        )
-    if force and not reason:
-        raise InputError("--force needs --reason", "say why the usual rules are overridden; it is recorded")
-    source = source or Environment(config, from_env, credentials)
-    target = target or Environment(config, to_env, credentials)
-    ran = source.history.newest(SEARCH_WINDOW) if (jira or git_sha) else None
-    chosen = _chosen(source, ran, jira, git_sha, from_env) if ran is not None else None
-    tag = chosen.tag if chosen else tag
-    assert tag is not None
-    manifest = source.image(tag)
-    if manifest is None:
-        raise NotFoundError(
-            f"{tag} does not exist in {from_env}'s registry '{source.registry.name}'", f"imagectl tags list --env {from_env}"
-        )
-    forced = None
-    # Every deploy tags the image deployed-<env>-<digest>: one read. The history is read only without that tag
-    # (an image 0.1.0 deployed: it tagged by revision number).
-    ran_there = bool(source.registry.existing(source.repository, [deployed_tag(from_env, manifest.digest)]))
-    if not ran_there:
-        ran = ran if ran is not None else source.history.newest(HISTORY_WINDOW)
-        ran_there = any(r.digest == manifest.digest for r in ran)
-    if not ran_there:
-        if not force:
-            raise ConflictError(
-                f"{tag} has never run in {from_env}, so it is not promoted",
-                f'deploy it to {from_env} first, or pass --force --reason "..." to promote it anyway',
+class Promote(ChangeAction):
+    def __init__(self, workspace: Workspace, request: PromoteRequest) -> None:
+        self.request = request
+        self.origin = workspace.env(request.from_env)
+        self.source = self.origin
+        self.target = workspace.env(request.to_env)
+        self.actor = resolve_actor(request.actor, workspace.environ)
+
+    def plan(self) -> ChangePlan:
+        source, target, request = self.origin, self.target, self.request
+        ran = source.history.newest(SEARCH_WINDOW) if (request.jira or request.git_sha) else None
+        chosen = _chosen(ran, request.jira, request.git_sha, source.name) if ran is not None else None
+        tag = chosen.tag if chosen else request.tag
+        assert tag is not None
+        manifest = source.image(tag)
+        if manifest is None:
+            raise NotFoundError(
+                f"{tag} does not exist in {source.name}'s registry '{source.registry.name}'", f"imagectl tags list --env {source.name}"
             )
-        forced = f"never ran in {from_env}"
-    plan = decide_in(target, "promote", tag, manifest.digest, actor=actor, reason=reason, bump=bump, force=force)
-    if forced:
-        plan.add_forced(forced)
-    plan.from_environment = from_env
-    plan.git_sha = chosen.git_sha if chosen else build_commit(source.registry, source.repository, tag, manifest.digest)
-    plan.create_variable = create
-    if source.registry.name != target.registry.name and plan.state == "new":
-        plan.copy_from_registry = source.registry.name
-    prepared = Prepared(plan, target, source)
-    gate_scan(prepared, force)
-    check_reach(prepared)
-    return prepared
+        forced = None
+        # Every deploy tags the image deployed-<env>-<digest>: one read. The history is read only without that tag
+        # (an image 0.1.0 deployed: it tagged by revision number).
+        ran_there = bool(source.registry.existing(source.repository, [deployed_tag(source.name, manifest.digest)]))
+        if not ran_there:
+            ran = ran if ran is not None else source.history.newest(HISTORY_WINDOW)
+            ran_there = any(r.digest == manifest.digest for r in ran)
+        if not ran_there:
+            if not request.force:
+                raise ConflictError(
+                    f"{tag} has never run in {source.name}, so it is not promoted",
+                    f'deploy it to {source.name} first, or pass --force --reason "..." to promote it anyway',
+                )
+            forced = f"never ran in {source.name}"
+        plan = decide_in(
+            target, "promote", tag, manifest.digest, actor=self.actor, reason=request.reason, bump=request.bump, force=request.force
+        )
+        if forced:
+            plan.add_forced(forced)
+        plan.from_environment = source.name
+        plan.git_sha = chosen.git_sha if chosen else build_commit(source.registry, source.repository, tag, manifest.digest)
+        plan.create_variable = request.create
+        if source.registry.name != target.registry.name and plan.state == "new":
+            plan.copy_from_registry = source.registry.name
+        self.gate_scan(plan, request.force)
+        self.check_reach(plan)
+        return plan

@@ -7,15 +7,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from imagectl.config import IMAGE_NAMES, Config
-from imagectl.credentials import Credentials
-from imagectl.registries import open_registry
-from imagectl.registries._base import Registry, RepositoryChange
-from imagectl.render import Result
+from imagectl.action import Action, Plan
+from imagectl.config import IMAGE_NAMES
+from imagectl.registries._base import RepositoryChange
+from imagectl.workspace import Workspace
 
 
 @dataclass
-class RegistryInit(Result):
+class RegistryInit(Plan):
     kind = "registry-init"
 
     environment: str
@@ -40,18 +39,25 @@ class RegistryInit(Result):
             )
         for change in self.changes:
             lines.append(f"  {'done' if self.applied else 'would'}: {change.action} {change.repository} ({change.detail})")
-        if not self.applied:
-            lines.append("Nothing was changed (--dry-run).")
         return "\n".join(lines)
 
 
-def registry_init(
-    config: Config, credentials: Credentials, environment: str, dry_run: bool, registry: Registry | None = None
-) -> RegistryInit:
-    reg_config = config.registry_for(environment)
-    registry = registry or open_registry(reg_config, credentials.registry(reg_config.name), config.timeouts)
-    repositories = [config.images[name].repository for name in IMAGE_NAMES]
-    changes = [change for repo in repositories for change in registry.plan_repository(repo)]
-    if not dry_run:
-        registry.apply_repository(changes)
-    return RegistryInit(environment, registry.name, repositories, changes, not dry_run, registry.retention_policy())
+@dataclass(frozen=True)
+class RegistryInitRequest:
+    environment: str
+
+
+class InitRegistry(Action[RegistryInit, RegistryInit]):
+    def __init__(self, workspace: Workspace, request: RegistryInitRequest) -> None:
+        self.env = workspace.env(request.environment)
+        self.repositories = [workspace.config.images[name].repository for name in IMAGE_NAMES]
+
+    def plan(self) -> RegistryInit:
+        registry = self.env.registry
+        changes = [change for repo in self.repositories for change in registry.plan_repository(repo)]
+        return RegistryInit(self.env.name, registry.name, self.repositories, changes, False, registry.retention_policy())
+
+    def apply(self, plan: RegistryInit) -> RegistryInit:
+        self.env.registry.apply_repository(plan.changes)
+        plan.applied = True
+        return plan

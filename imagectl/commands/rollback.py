@@ -4,86 +4,70 @@ the environment in the same revision (so the next merge's ``imagectl ci`` does n
 
 from __future__ import annotations
 
-from imagectl.config import Config
-from imagectl.credentials import Credentials
-from imagectl.environment import Environment
-from imagectl.errors import NotFoundError
-from imagectl.history import Revision
-from imagectl.rollout import HISTORY_WINDOW, Prepared, check_reach, decide_in
+from dataclasses import dataclass
+
+from imagectl.build_info import resolve_actor
+from imagectl.errors import InputError, NotFoundError
+from imagectl.rollout import HISTORY_WINDOW, ChangeAction, ChangePlan, decide_in
+from imagectl.targets import rollback_target
+from imagectl.workspace import Workspace
 
 
-def rollback_target(env: Environment, history: list[Revision], to: str | None, variable_value: str | None) -> tuple[str, str, str]:
-    """(tag, digest, how) of the image a rollback goes to (pure in ``history`` except for --to N / TAG lookups)."""
-    current = history[0]
-    if to is None:
-        if variable_value != current.reference and current.action == "rollback":
-            target = current  # the same rollback, run again after a failure: finish it
-        else:
-            target = next((r for r in history[1:] if r.digest != current.digest), None)  # type: ignore[assignment]
-            if target is None:
-                raise NotFoundError(f"no earlier revision of {env.name} ran another image", "name a target with --to REVISION|TAG")
-        return target.tag, target.digest, f"revision {target.revision}"
-    tag, digest, _, how = image_of(env, history, to)
-    return tag, digest, how
+@dataclass(frozen=True)
+class RollbackRequest:
+    environment: str
+    to: str | None = None  # a revision number or a tag; None: the previous image
+    freeze: bool = False
+    reason: str | None = None
+    actor: str | None = None
+    create: bool = False
+    with_diff: bool = False  # also work out what it undoes (shown with the plan and at the confirmation prompt)
+
+    def __post_init__(self) -> None:
+        if self.freeze and not self.reason:
+            raise InputError("--freeze needs --reason", "say why the environment is frozen; it is shown to whoever tries to deploy")
 
 
-def image_of(env: Environment, history: list[Revision], ref: str) -> tuple[str, str, str | None, str]:
-    """(tag, digest, git_sha, how) of ``ref`` in the environment: a revision number (from ``history`` when it is
-    there, else looked up) or a tag in its registry (commit unknown here)."""
-    if ref.isdigit():
-        number = int(ref)
-        found = next((r for r in history if r.revision == number), None) or env.history.get(number)
-        if found is None:
-            raise NotFoundError(f"{env.name} has no revision {number}", f"see imagectl history --env {env.name}")
-        return found.tag, found.digest, found.git_sha, f"revision {number}"
-    manifest = env.image(ref)
-    if manifest is None:
-        raise NotFoundError(
-            f"{ref} does not exist in {env.name}'s registry '{env.registry.name}'; nothing was changed",
-            f"see imagectl tags list --env {env.name}",
-        )
-    return ref, manifest.digest, None, f"tag {ref}"
+class Rollback(ChangeAction):
+    def __init__(self, workspace: Workspace, request: RollbackRequest) -> None:
+        self.request = request
+        self.target = workspace.env(request.environment)
+        self.actor = resolve_actor(request.actor, workspace.environ)
 
-
-def plan_rollback(
-    config: Config,
-    credentials: Credentials,
-    environment: str,
-    to: str | None,
-    actor: str,
-    reason: str | None,
-    *,
-    freeze: bool = False,
-    create: bool = False,
-    with_diff: bool = False,
-    env: Environment | None = None,
-) -> Prepared:
-    env = env or Environment(config, environment, credentials)
-    history = env.history.newest(HISTORY_WINDOW)
-    if not history:
-        raise NotFoundError(
-            f"{environment} has no history to roll back", f"deploy something first: imagectl deploy TAG --env {environment}"
-        )
-    value = env.variable.read()
-    tag, digest, how = rollback_target(env, history, to, value)
-    if env.image(digest) is None:
-        raise NotFoundError(
-            f"the image of {how} ({tag}@{digest[:19]}) no longer exists in registry '{env.registry.name}'; nothing was changed",
-            "choose another target with --to REVISION|TAG",
-        )
-    plan = decide_in(env, "rollback", tag, digest, actor=actor, reason=reason, history=history, variable_value=value, freeze=freeze)
-    plan.git_sha = next((r.git_sha for r in history if r.digest == digest and r.git_sha), None)
-    plan.create_variable = create
-    if with_diff and plan.state == "new":
-        from imagectl.commands.diff import Side, diff_images
-
-        current = history[0]
-        plan.diff = diff_images(
-            config,
+    def plan(self) -> ChangePlan:
+        env, request = self.target, self.request
+        history = env.history.newest(HISTORY_WINDOW)
+        if not history:
+            raise NotFoundError(f"{env.name} has no history to roll back", f"deploy something first: imagectl deploy TAG --env {env.name}")
+        value = env.variable.read()
+        tag, digest, how = rollback_target(env, history, request.to, value)
+        if env.image(digest) is None:
+            raise NotFoundError(
+                f"the image of {how} ({tag}@{digest[:19]}) no longer exists in registry '{env.registry.name}'; nothing was changed",
+                "choose another target with --to REVISION|TAG",
+            )
+        plan = decide_in(
             env,
-            Side.of(f"revision {current.revision}", current.tag, current.digest, current.git_sha),
-            Side.of(how, tag, digest, plan.git_sha),
+            "rollback",
+            tag,
+            digest,
+            actor=self.actor,
+            reason=request.reason,
+            history=history,
+            variable_value=value,
+            freeze=request.freeze,
         )
-    prepared = Prepared(plan, env)
-    check_reach(prepared)
-    return prepared
+        plan.git_sha = next((r.git_sha for r in history if r.digest == digest and r.git_sha), None)
+        plan.create_variable = request.create
+        if request.with_diff and plan.state == "new":
+            from imagectl.commands.diff import Side, diff_images
+
+            current = history[0]
+            plan.diff = diff_images(
+                env.config,
+                env,
+                Side.of(f"revision {current.revision}", current.tag, current.digest, current.git_sha),
+                Side.of(how, tag, digest, plan.git_sha),
+            )
+        self.check_reach(plan)
+        return plan

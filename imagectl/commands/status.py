@@ -7,13 +7,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from imagectl.config import Config
-from imagectl.credentials import Credentials
 from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
 from imagectl.history import Revision
 from imagectl.render import Result, parse_iso, v
 from imagectl.rollout import HISTORY_WINDOW, frozen_message, next_release
+from imagectl.workspace import Workspace
 
 
 @dataclass
@@ -133,8 +132,8 @@ def rerun_command(revision: Revision) -> str:
     return f"imagectl deploy {revision.tag} --env {revision.environment}"
 
 
-def _last_run(config: Config, env: Environment, latest: Revision | None, value: str | None) -> LastRun | None:
-    dag_id, task_id = config.dbt_dag_for(env.name), config.ci.dbt_task
+def _last_run(env: Environment, latest: Revision | None, value: str | None) -> LastRun | None:
+    dag_id, task_id = env.config.dbt_dag_for(env.name), env.config.ci.dbt_task
     run = env.runs.latest_run(dag_id)
     if run is None:
         return None
@@ -156,8 +155,8 @@ def _last_run(config: Config, env: Environment, latest: Revision | None, value: 
     return LastRun(dag_id, run_id, state, started, image, url, "ran ANOTHER image than the Variable holds", False)
 
 
-def environment_status(config: Config, credentials: Credentials, name: str, env: Environment | None = None) -> EnvironmentStatus:
-    env = env or Environment(config, name, credentials)
+def environment_status(env: Environment) -> EnvironmentStatus:
+    name, config = env.name, env.config
     status = EnvironmentStatus(name, env.registry.name, env.settings.variable, None, None, None, False, None)
     history: list[Revision] = []
     try:
@@ -170,9 +169,9 @@ def environment_status(config: Config, credentials: Credentials, name: str, env:
         status.variable_value = env.variable.read()
     except ImagectlError as exc:
         status.errors.append(f"variable: {exc.one_line()}")
-    if env.settings.airflow_url and not status.errors:
+    if env.has_airflow and not status.errors:
         try:
-            status.last_run = _last_run(config, env, status.latest, status.variable_value)
+            status.last_run = _last_run(env, status.latest, status.variable_value)
         except ImagectlError as exc:
             status.errors.append(f"airflow: {exc.one_line()}")
     if env.settings.release and not status.errors:
@@ -215,6 +214,6 @@ def _unrecorded_release(env: Environment, history: list[Revision]) -> str | None
     return next((c for c in candidates if c in found), None)
 
 
-def status(config: Config, credentials: Credentials, environment: str | None) -> StatusView:
-    names = [environment] if environment else sorted(config.environments)
-    return StatusView([environment_status(config, credentials, name) for name in names])
+def status(workspace: Workspace, environment: str | None) -> StatusView:
+    names = [environment] if environment else sorted(workspace.config.environments)
+    return StatusView([environment_status(workspace.env(name)) for name in names])

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from imagectl.config import IMAGE_NAMES, Config
-from imagectl.credentials import Credentials
+from imagectl.config import IMAGE_NAMES
+from imagectl.environment import Environment
 from imagectl.errors import NotFoundError
 from imagectl.namespaces import deployed_tag
-from imagectl.registries import open_registry
-from imagectl.registries._base import Registry
 from imagectl.render import Result, human_size, iso, short_digest, table, v
 from imagectl.tag_registry import TagInfo, base_of, list_tags, newest_first_key, show_tag
 
@@ -89,21 +87,8 @@ class TagDetails(Result):
         return "\n".join(blocks)
 
 
-def _registry(config: Config, credentials: Credentials, environment: str) -> Registry:
-    reg_config = config.registry_for(environment)
-    return open_registry(reg_config, credentials.registry(reg_config.name), config.timeouts)
-
-
-def tags_list(
-    config: Config,
-    credentials: Credentials,
-    environment: str,
-    image: str | None,
-    jira: str | None,
-    limit: int | None,
-    registry: Registry | None = None,
-) -> TagList:
-    registry = registry or _registry(config, credentials, environment)
+def tags_list(env: Environment, image: str | None, jira: str | None, limit: int | None) -> TagList:
+    registry, config, environment = env.registry, env.config, env.name
     rows: list[TagInfo] = []
     names = [image] if image else list(IMAGE_NAMES)
     base_repo, build_repo = config.images["base"].repository, config.images["build"].repository
@@ -120,10 +105,8 @@ def tags_list(
     return TagList(environment, registry.name, rows[:limit] if limit else rows)
 
 
-def tags_show(
-    config: Config, credentials: Credentials, environment: str, tag: str, image: str | None, registry: Registry | None = None
-) -> TagDetails:
-    registry = registry or _registry(config, credentials, environment)
+def tags_show(env: Environment, tag: str, image: str | None) -> TagDetails:
+    registry, config, environment = env.registry, env.config, env.name
     found = []
     build_repo = config.images["build"].repository
     manifest = registry.get_manifest(build_repo, tag)

@@ -7,13 +7,13 @@ environment's latest revision. A mismatch exits 12 and says why it may happen.""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from imagectl.config import Config
-from imagectl.credentials import Credentials
+from imagectl.action import Action, Plan
 from imagectl.environment import Environment
 from imagectl.errors import ConflictError, NotFoundError, RanOtherImageError, TimeoutError_
 from imagectl.render import Result, v
@@ -73,9 +73,9 @@ class TriggerResult(Result):
         return "\n".join(lines)
 
 
-def verify_image(config: Config, env: Environment, dag_id: str, run_id: str) -> Verification:
+def verify_image(env: Environment, dag_id: str, run_id: str) -> Verification:
     latest = env.history.latest()
-    rendered = env.runs.rendered_image(dag_id, run_id, config.ci.dbt_task)
+    rendered = env.runs.rendered_image(dag_id, run_id, env.config.ci.dbt_task)
     return Verification(latest.reference if latest else None, rendered, latest.revision if latest else None)
 
 
@@ -90,52 +90,86 @@ def raise_if_other_image(check: Verification | None, env_name: str, dag_id: str)
     )
 
 
-def trigger(
-    config: Config,
-    credentials: Credentials,
-    environment: str,
-    dag_id: str,
-    conf: dict[str, Any],
-    run_id: str | None,
-    wait: bool,
-    timeout: float = 3600,
-    poll: float = 5,
-    on_state: Callable[[str], None] | None = None,
-    env: Environment | None = None,
-    verify: bool = True,
-) -> TriggerResult:
-    env = env or Environment(config, environment, credentials)
-    runs = env.runs
-    dag = runs.dag(dag_id)
-    if dag.get("is_paused"):
-        raise ConflictError(
-            f"DAG {dag_id} is paused in {environment}'s Airflow, so a run would not start",
-            f"unpause it in the Airflow UI or with: airflow dags unpause {dag_id}",
+@dataclass
+class TriggerPlan(Plan):
+    kind = "trigger-plan"
+    dry_run_note = "Nothing was triggered (--dry-run)."
+
+    environment: str
+    dag_id: str
+    run_id: str | None
+    conf: dict[str, Any]
+    existing: dict[str, Any] | None  # a run with this run id exists already: it is followed, not started again
+    wait: bool
+
+    def json(self) -> dict[str, Any]:
+        data = {k: getattr(self, k) for k in ("environment", "dag_id", "run_id", "conf", "wait")}
+        data["exists"] = self.existing is not None
+        return data
+
+    def text(self) -> str:
+        what = "follow the existing run" if self.existing is not None else "trigger a run"
+        return (
+            f"Plan: {what} of {self.dag_id} in {self.environment}"
+            + (f" (run id {v(self.run_id)})" if self.run_id else "")
+            + f" with conf {v(json.dumps(self.conf))}"
+            + (", then wait for it" if self.wait else "")
         )
-    existing = None
-    if run_id:
-        try:
-            existing = runs.dag_run(dag_id, run_id)  # a re-run Bamboo job: do not start a second run
-        except NotFoundError:
-            existing = None
-    run = existing or runs.trigger(dag_id, run_id, conf)
-    run_id = str(run.get("dag_run_id") or run.get("run_id") or run_id or "")
-    state = str(run.get("state") or "queued")
-    check = None
-    if wait:
-        deadline = time.monotonic() + timeout
-        last = None
-        while state not in FINAL_STATES:
-            if time.monotonic() > deadline:
-                raise TimeoutError_(
-                    f"run {run_id} of {dag_id} did not finish within {timeout:.0f} s (last state: {state})",
-                    f"raise --timeout, or follow it in Airflow: {runs.run_url(dag_id, run_id)}",
-                )
-            time.sleep(poll)
-            state = str(runs.dag_run(dag_id, run_id).get("state") or state)
-            if on_state and state != last:
-                on_state(state)
-                last = state
-        if verify and dag_id == config.dbt_dag_for(environment):
-            check = verify_image(config, env, dag_id, run_id)
-    return TriggerResult(environment, dag_id, run_id, state, runs.run_url(dag_id, run_id), existing is None, wait, check)
+
+
+@dataclass(frozen=True)
+class TriggerRequest:
+    environment: str
+    dag_id: str
+    conf: dict[str, Any] = field(default_factory=dict)
+    run_id: str | None = None
+    wait: bool = False
+    timeout: int = 3600
+
+
+class Trigger(Action[TriggerPlan, TriggerResult]):
+    """Trigger (or find, by run id) a DAG run; with ``wait``, follow it and, for the dbt DAG, check its image."""
+
+    def __init__(self, env: Environment, request: TriggerRequest, on_state: Callable[[str], None] | None = None, poll: float = 5) -> None:
+        self.env, self.request, self.on_state, self.poll = env, request, on_state, poll
+
+    def plan(self) -> TriggerPlan:
+        env, request = self.env, self.request
+        dag = env.runs.dag(request.dag_id)
+        if dag.get("is_paused"):
+            raise ConflictError(
+                f"DAG {request.dag_id} is paused in {env.name}'s Airflow, so a run would not start",
+                f"unpause it in the Airflow UI or with: airflow dags unpause {request.dag_id}",
+            )
+        existing = None
+        if request.run_id:
+            try:
+                existing = env.runs.dag_run(request.dag_id, request.run_id)  # a re-run CI job: do not start a second run
+            except NotFoundError:
+                existing = None
+        return TriggerPlan(env.name, request.dag_id, request.run_id, dict(request.conf), existing, request.wait)
+
+    def apply(self, plan: TriggerPlan) -> TriggerResult:
+        env, runs = self.env, self.env.runs
+        dag_id = plan.dag_id
+        run = plan.existing or runs.trigger(dag_id, plan.run_id, plan.conf)
+        run_id = str(run.get("dag_run_id") or run.get("run_id") or plan.run_id or "")
+        state = str(run.get("state") or "queued")
+        check = None
+        if plan.wait:
+            deadline = time.monotonic() + self.request.timeout
+            last = None
+            while state not in FINAL_STATES:
+                if time.monotonic() > deadline:
+                    raise TimeoutError_(
+                        f"run {run_id} of {dag_id} did not finish within {self.request.timeout:.0f} s (last state: {state})",
+                        f"raise --timeout, or follow it in Airflow: {runs.run_url(dag_id, run_id)}",
+                    )
+                time.sleep(self.poll)
+                state = str(runs.dag_run(dag_id, run_id).get("state") or state)
+                if self.on_state and state != last:
+                    self.on_state(state)
+                    last = state
+            if dag_id == env.config.dbt_dag_for(env.name):
+                check = verify_image(env, dag_id, run_id)
+        return TriggerResult(env.name, dag_id, run_id, state, runs.run_url(dag_id, run_id), plan.existing is None, plan.wait, check)

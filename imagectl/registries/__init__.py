@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 from imagectl.registries.kinds import KINDS
 
 if TYPE_CHECKING:
-    from imagectl.config import RegistryConfig, Timeouts
-    from imagectl.credentials import Login
+    from imagectl.credentials import Credentials
     from imagectl.registries._base import Registry
+    from imagectl.settings import RegistryConfig, Timeouts
 
 
-def open_registry(config: RegistryConfig, login: Login | None = None, timeouts: Timeouts | None = None) -> Registry:
+def open_registry(config: RegistryConfig, credentials: Credentials, timeouts: Timeouts | None = None) -> Registry:
+    """The registry ``config`` names, with its login from ``credentials`` (none for ECR: its token comes from AWS)."""
     kind = KINDS[config.kind]  # config.py accepts only kinds listed there
     cls = getattr(importlib.import_module(kind.module), kind.cls)
-    return cls(config, login=login, timeouts=timeouts)
+    return cls(config, login=credentials.registry(config.name), timeouts=timeouts)

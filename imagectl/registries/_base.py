@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, ClassVar
 
-from imagectl.config import RegistryConfig, Timeouts
 from imagectl.credentials import Login
 from imagectl.errors import RegistryError
+from imagectl.settings import RegistryConfig, Timeouts
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -61,8 +61,9 @@ class Manifest:
     def descriptors(self) -> list[dict[str, Any]]:
         """The config and layer descriptors (the blobs this manifest needs), well-formed ones only."""
         doc = self.doc
+        layers = doc.get("layers")
         parts = ([doc["config"]] if isinstance(doc.get("config"), dict) else []) + [
-            d for d in (doc.get("layers") if isinstance(doc.get("layers"), list) else []) if isinstance(d, dict)
+            d for d in (layers if isinstance(layers, list) else []) if isinstance(d, dict)
         ]
         return [d for d in parts if isinstance(d.get("digest"), str) and DIGEST_RE.fullmatch(d["digest"])]
 
@@ -100,8 +101,7 @@ class Capabilities:
     retention_policy: bool  # the registry expires images itself (ECR lifecycle): old history lives in segments
     batch_read: int  # manifests one read call returns (ECR batch_get_image: 100; a distribution GET: 1)
     probe_fanout: int  # tags checked per round when looking for the newest history record
-    delete: bool  # gc can delete images
-    scanning: bool  # the registry scans images and reports findings
+    detailed_listing: bool  # list_images gives every image's tags and push time in a few calls (ECR DescribeImages)
 
 
 class Claim(enum.Enum):
@@ -143,7 +143,9 @@ class Registry(ABC):
 
     @abstractmethod
     def capabilities(self, repository: str) -> Capabilities:
-        """What this registry guarantees for ``repository`` (ECR: depends on the repository's tag mutability)."""
+        """What this registry guarantees for ``repository`` (ECR: depends on the repository's tag mutability).
+        A kind with ``retention_policy`` must probe with ``probe_fanout = namespaces.SEGMENT_SIZE``: the policy keeps
+        every SEGMENT_SIZE-th history record, and the probe's coarse rounds look at exactly those."""
 
     @abstractmethod
     def claim_marker(self, tag: str) -> str:
@@ -236,6 +238,20 @@ class Registry(ABC):
         if not self.has_blob(repository, digest):
             self.put_blob(repository, digest, len(data), io.BytesIO(data))
         return {"digest": digest, "size": len(data)}
+
+    def put_record(self, repository: str, tag: str, record: Manifest) -> bool:
+        """``put_manifest`` for a record artifact (records.py), uploading the empty blob it refers to first."""
+        self._blobs_for(repository, record)
+        return self.put_manifest(repository, tag, record)
+
+    def claim_record(self, repository: str, tag: str, record: Manifest) -> Claim:
+        """``claim_tag`` for a record artifact, uploading the empty blob it refers to first."""
+        self._blobs_for(repository, record)
+        return self.claim_tag(repository, tag, record)
+
+    def _blobs_for(self, repository: str, record: Manifest) -> None:
+        if any(d["digest"] == EMPTY_DIGEST for d in record.descriptors()):
+            self.ensure_empty_blob(repository)
 
     def ensure_empty_blob(self, repository: str) -> None:
         """The OCI empty blob ``{}`` that record artifacts use as config and layer (uploaded once per repository)."""

@@ -27,16 +27,17 @@ import requests
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from imagectl.adapters.aws import client
-from imagectl.config import RegistryConfig, Timeouts
 from imagectl.credentials import Login
 from imagectl.errors import ConflictError, RegistryError
-from imagectl.namespaces import RECORD_PREFIX, deployed_tag, history_tag, segment_tag
+from imagectl.namespaces import RECORD_PREFIX, SEGMENT_SIZE, deployed_tag, history_tag, segment_tag
 from imagectl.registries._base import MANIFEST_TYPES, Capabilities, Claim, Manifest, Registry, RemoteImage, RepositoryChange, ScanReport
 from imagectl.registries.oci import OciRegistry
 from imagectl.retention import ecr_lifecycle_policy, ecr_wildcard
 from imagectl.sanitize import visible
+from imagectl.settings import RegistryConfig, Timeouts
 
 BATCH_GET_LIMIT = 100  # BatchGetImage: imageIds has at most 100 members (API reference)
+assert SEGMENT_SIZE <= BATCH_GET_LIMIT  # one probe round (SEGMENT_SIZE - 1 tags) is one BatchGetImage call
 PAGE_SIZE = 1000  # DescribeImages / ListImages: maxResults at most 1000 (API reference)
 # A sample of every tag namespace imagectl claims or relies on never moving: an exclusion filter that matches
 # any of them makes the repository unsafe for imagectl's records.
@@ -74,7 +75,7 @@ class EcrRegistry(Registry):
     @property
     def ecr(self) -> Any:
         if self._client is None:
-            self._client = client("ecr", self.config.region, self.timeouts)
+            self._client = client("ecr", self.config.settings.region, self.timeouts)
         return self._client
 
     def _call(self, operation: str, expect: str | None = None, **kwargs: Any) -> Any:
@@ -166,7 +167,11 @@ class EcrRegistry(Registry):
         repo = self._describe(repository)
         atomic = repo is not None and self._mutability_problem(repo) is None
         return Capabilities(
-            atomic_tag_create=atomic, retention_policy=True, batch_read=BATCH_GET_LIMIT, probe_fanout=100, delete=True, scanning=True
+            atomic_tag_create=atomic,
+            retention_policy=True,
+            batch_read=BATCH_GET_LIMIT,
+            probe_fanout=SEGMENT_SIZE,  # the lifecycle policy keeps every SEGMENT_SIZE-th record: the coarse rounds' markers
+            detailed_listing=True,
         )
 
     def claim_marker(self, tag: str) -> str:
@@ -417,7 +422,7 @@ class EcrRegistry(Registry):
 
     def scan_findings(self, repository: str, digest: str) -> ScanReport:
         repo = self._describe(repository) or {}
-        region = self.config.region
+        region = self.config.settings.region
         account = repo.get("registryId", "")
         link = f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/{repository}/_/image/{digest}/details?region={region}"
         try:

@@ -22,13 +22,12 @@ import json
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, cast
 from urllib.parse import quote, urljoin
 
 import requests
 
 from imagectl.adapters import http
-from imagectl.config import RegistryConfig, Timeouts
 from imagectl.credentials import Credentials, Login
 from imagectl.errors import ConflictError, RegistryError
 from imagectl.namespaces import claim_tag, door_tag
@@ -44,6 +43,7 @@ from imagectl.registries._base import (
     RepositoryChange,
 )
 from imagectl.sanitize import visible
+from imagectl.settings import RegistryConfig, Timeouts
 
 _ACCEPT = ", ".join(MANIFEST_TYPES)
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
@@ -128,7 +128,7 @@ class OciRegistry(Registry):
         return self._threads
 
     def capabilities(self, repository: str) -> Capabilities:
-        return Capabilities(atomic_tag_create=False, retention_policy=False, batch_read=1, probe_fanout=16, delete=True, scanning=False)
+        return Capabilities(atomic_tag_create=False, retention_policy=False, batch_read=1, probe_fanout=PARALLEL, detailed_listing=False)
 
     # -- HTTP with auth ------------------------------------------------------------------------------------------
 
@@ -370,7 +370,7 @@ class OciRegistry(Registry):
         if response.status_code != 200:
             raise self._unexpected(response, f"reading blob {digest[:19]} from {repository}")
         response.raw.decode_content = False  # blobs are content-addressed: pass the bytes through untouched
-        return response.raw
+        return cast(BinaryIO, response.raw)
 
     def put_blob(self, repository: str, digest: str, size: int, stream: BinaryIO) -> None:
         scope = self._scope(repository, push=True)

@@ -17,11 +17,12 @@ import boto3
 import pytest
 import requests
 
-from imagectl.config import RegistryConfig
 from imagectl.errors import ConflictError
 from imagectl.registries._base import EMPTY_BLOB, Claim, Manifest
 from imagectl.registries.ecr import EcrRegistry
+from imagectl.registries.kinds import EcrSettings
 from imagectl.retention import RetentionConfig, ecr_lifecycle_policy
+from imagectl.settings import RegistryConfig
 from tests import stack
 from tests.integration.airflow_helpers import get_variable
 from tests.integration.conftest import commit_change
@@ -50,7 +51,7 @@ def run(imagectl, root: Path, *args: str, env: dict[str, str] | None = None):
 
 
 def registry(ecr) -> EcrRegistry:
-    return EcrRegistry(RegistryConfig("aws", "ecr", ecr.host, "ap-northeast-2", insecure=True))
+    return EcrRegistry(RegistryConfig("aws", "ecr", ecr.host, EcrSettings(region="ap-northeast-2", insecure=True)))
 
 
 def test_registry_init_creates_immutable_repositories_with_the_retention_policy(imagectl, make_project, aws_env):

@@ -12,11 +12,12 @@ import time
 
 import pytest
 
-from imagectl.config import RegistryConfig
 from imagectl.namespaces import door_tag, history_tag, legacy_base_tag, record_tag, segment_tag
 from imagectl.records import REVISION_RECORD, make_record
 from imagectl.registries._base import Manifest
+from imagectl.registries.kinds import HttpSettings
 from imagectl.registries.oci import OciRegistry
+from imagectl.settings import RegistryConfig
 from tests import stack
 from tests.conftest import git
 from tests.fault_proxy import FaultProxy
@@ -58,7 +59,7 @@ def test_forged_records_in_every_namespace_are_skipped_never_counted(imagectl, m
         project.build(n)
     for n in (1, 2, 3):
         project.json("deploy", f"DATA-1234-{n}", "--env", "dev")
-    registry = OciRegistry(RegistryConfig("local", "oci", host(oci_registry), insecure=True))
+    registry = OciRegistry(RegistryConfig("local", "oci", host(oci_registry), HttpSettings(insecure=True)))
     image = registry.get_manifest(project.repo, "DATA-1234-1")
     registry.ensure_empty_blob(project.repo)
 
@@ -125,7 +126,7 @@ def test_a_release_like_build_tag_is_refused_and_garbage_versions_ignored(imagec
     refused = project.run("build", "--build-number", "1", "--tag", "v01.0.0")
     assert refused.exit_code == 2 and "release versions" in refused.stderr
     project.build(1)
-    registry = OciRegistry(RegistryConfig("local", "oci", host(oci_registry), insecure=True))
+    registry = OciRegistry(RegistryConfig("local", "oci", host(oci_registry), HttpSettings(insecure=True)))
     registry._write(project.repo, "v01.0.0", registry.get_manifest(project.repo, "DATA-1234-1"))  # pushed by something else
     project.json("deploy", "DATA-1234-1", "--env", "dev")
     assert project.json("promote", "DATA-1234-1", "--from", "dev", "--to", "prd", "--yes", "--dry-run")["release"] == "v1.0.0"
@@ -186,7 +187,7 @@ def test_secret_canaries_never_appear_anywhere(imagectl, make_project, auth_regi
         outputs.append(project.run(*args, env=wrong))
     canaries["wrong"], canaries["wrong-airflow"] = "CANARY-wrong-password-3310", "CANARY-wrong-airflow-4420"
     blob = "\n".join(r.stdout + r.stderr for r in outputs)
-    registry = OciRegistry(RegistryConfig("local", "oci", host(server), insecure=True), None)
+    registry = OciRegistry(RegistryConfig("local", "oci", host(server), HttpSettings(insecure=True)), None)
     registry.login = __import__("imagectl.credentials", fromlist=["Login"]).Login(user, password)
     for tag in registry.list_tags(project.repo):
         manifest = registry.get_manifest(project.repo, tag)

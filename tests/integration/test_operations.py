@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from imagectl import labels as L
-from imagectl.config import RegistryConfig
 from imagectl.labels import BuildInfo
 from imagectl.registries._base import Manifest
+from imagectl.registries.kinds import HttpSettings
 from imagectl.registries.oci import OciRegistry
+from imagectl.settings import RegistryConfig
 from imagectl.tag_registry import write_record
 from tests.integration.airflow_helpers import RecordingServer, get_variable
 from tests.integration.conftest import commit_change
@@ -141,7 +142,7 @@ def test_gc_keeps_exactly_what_the_rules_keep(imagectl, make_project, oci_regist
     config = root / "imagectl.toml"
     project = Project(imagectl, root)
     project.build(1)  # one real build: its base and build images
-    registry = OciRegistry(RegistryConfig("local", "oci", host(oci_registry), insecure=True))
+    registry = OciRegistry(RegistryConfig("local", "oci", host(oci_registry), HttpSettings(insecure=True)))
     base_digest = registry.get_manifest(project.base_repo, "DATA-1234-1").digest
     shared_config = registry.put_small_blob(project.repo, b'{"os":"linux"}')
     total = 200

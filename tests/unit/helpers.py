@@ -7,6 +7,7 @@ from pathlib import Path
 
 from imagectl.config import Config, parse_config
 from imagectl.environment import Environment
+from imagectl.workspace import Workspace
 from tests.fakes import MemoryRegistry, MemoryRuns, MemoryVariable
 
 if sys.version_info >= (3, 11):
@@ -47,18 +48,18 @@ def config(extra: str = "", text: str = BASE, path: Path = Path("/repo/imagectl.
     return parse_config(path, tomllib.loads(text + extra))
 
 
-class Stack:
-    """dev and prd environments on in-memory registries, Variables and Airflow."""
+class Stack(Workspace):
+    """A workspace whose dev and prd environments are on in-memory registries, Variables and Airflow."""
 
-    def __init__(self, cfg: Config | None = None, *, atomic: bool = True, shared: bool = False, **registry_kw) -> None:
-        self.config = cfg or config()
+    def __init__(self, cfg: Config | None = None, *, atomic: bool = True, shared: bool = False, environ=None, **registry_kw) -> None:
+        super().__init__(cfg or config(), environ=environ or {})
         self.registries = {"dev": MemoryRegistry("dev", "dev.example", atomic=atomic, **registry_kw)}
         self.registries["prd"] = self.registries["dev"] if shared else MemoryRegistry("prd", "prd.example", atomic=atomic, **registry_kw)
         self.variables = {name: MemoryVariable(s.variable) for name, s in self.config.environments.items()}
         self.runs = MemoryRuns()
 
     def env(self, name: str) -> Environment:
-        registry = self.registries[self.config.environments[name].registry]
+        registry = self.registries[self.config.environment(name).registry]
         return Environment(self.config, name, registry=registry, variable=self.variables[name], runs=self.runs)
 
     def image(self, tag: str, env: str = "dev", seed: str | None = None):

@@ -177,7 +177,7 @@ def test_stores_and_single_environment_default(tmp_path):
     path.write_text(text)
     config = load_config(path)
     dev = config.environments["dev"]
-    assert (dev.variable_store, dev.variables_prefix, dev.variables_sep, dev.store_region) == (
+    assert (dev.variable_store, dev.store.variables_prefix, dev.store.variables_sep, dev.store.store_region) == (
         "secretsmanager",
         "airflow/variables",
         "/",

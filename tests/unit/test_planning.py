@@ -3,45 +3,57 @@ registries and Variables (tests/fakes.py). The wire is tested against real serve
 
 import pytest
 
-from imagectl.commands.ci import environment_for, plan_ci, run_id
-from imagectl.commands.deploy import plan_deploy
-from imagectl.commands.freeze import plan_freeze
+from imagectl.commands.ci import Ci, CiRequest, environment_for, run_id
+from imagectl.commands.deploy import Deploy, DeployRequest
+from imagectl.commands.freeze import Freeze, FreezeRequest
 from imagectl.commands.history import history, mark_current
-from imagectl.commands.promote import plan_promote
-from imagectl.commands.rollback import plan_rollback
+from imagectl.commands.promote import Promote, PromoteRequest
+from imagectl.commands.rollback import Rollback, RollbackRequest
 from imagectl.commands.status import environment_status, rerun_command
-from imagectl.credentials import Credentials
 from imagectl.errors import AirflowError, ConflictError, FrozenError, InputError, NotFoundError, ScanGateError
 from imagectl.history import Revision
+from imagectl.progress import Progress
 from imagectl.registries._base import ScanReport
-from imagectl.rollout import execute, next_release, write_variable
+from imagectl.rollout import next_release, write_variable
 from tests.unit.helpers import Stack, config
 
-C = Credentials()
+
+class Planned:
+    """An action and the plan it made (what the CLI's dry run shows); ``execute`` applies and notifies it."""
+
+    def __init__(self, action):
+        self.action, self.plan = action, action.plan()
+
+
+def execute(planned):
+    result = planned.action.apply(planned.plan)
+    planned.action.notify(result)
+    return result
 
 
 def deploy(stack, tag, env="dev", **kw):
-    return execute(plan_deploy(stack.config, C, env, tag, kw.pop("actor", "me"), kw.pop("reason", None), env=stack.env(env), **kw))
+    kw.setdefault("actor", "me")
+    return execute(Planned(Deploy(stack, DeployRequest(env, tag, **kw))))
 
 
 def promote(stack, tag, **kw):
-    args = {
-        "tag": tag,
-        "jira": None,
-        "git_sha": None,
-        "from_env": "dev",
-        "to_env": "prd",
-        "bump": "patch",
-        "force": False,
-        "actor": "me",
-        "reason": None,
-    }
+    args = {"tag": tag, "from_env": "dev", "to_env": "prd", "actor": "me"}
     args.update(kw)
-    return plan_promote(stack.config, C, **args, source=stack.env(args["from_env"]), target=stack.env(args["to_env"]))
+    return Planned(Promote(stack, PromoteRequest(**args)))
 
 
 def rollback(stack, env="dev", to=None, **kw):
-    return plan_rollback(stack.config, C, env, to, kw.pop("actor", "me"), kw.pop("reason", None), env=stack.env(env), **kw)
+    kw.setdefault("actor", "me")
+    return Planned(Rollback(stack, RollbackRequest(env, to, **kw)))
+
+
+def freeze(stack, env, action, actor, reason):
+    return Planned(Freeze(stack, FreezeRequest(env, action, reason=reason, actor=actor)))
+
+
+def plan_ci(stack, environ, wait):
+    stack.environ = environ
+    return Ci(stack, CiRequest(wait=wait), Progress(quiet=True)).plan()
 
 
 @pytest.fixture
@@ -131,7 +143,7 @@ def test_a_version_claimed_before_a_failure_is_reused_by_the_rerun(stack):
     with pytest.raises(ConnectionError):
         execute(plan)
     prd.claim_tag = original
-    status = environment_status(stack.config, C, "prd", env=stack.env("prd"))
+    status = environment_status(stack.env("prd"))
     assert status.unrecorded_release == "v1.0.0" and not status.agree
     rerun = execute(promote(stack, "DATA-1-1"))
     assert rerun.revision.release == "v1.0.0"
@@ -156,17 +168,17 @@ def test_freeze_blocks_deploy_and_promote_not_rollback(stack):
     deploy(stack, "DATA-1-1")
     deploy(stack, "DATA-1-2")
     with pytest.raises(InputError, match="freeze needs --reason"):
-        plan_freeze(stack.config, C, "dev", "freeze", "oncall", None, env=stack.env("dev"))
-    frozen = execute(plan_freeze(stack.config, C, "dev", "freeze", "oncall", "INC-42", env=stack.env("dev")))
+        freeze(stack, "dev", "freeze", "oncall", None)
+    frozen = execute(freeze(stack, "dev", "freeze", "oncall", "INC-42"))
     assert frozen.revision.action == "freeze" and frozen.revision.frozen and frozen.revision.frozen_by == "oncall"
-    assert execute(plan_freeze(stack.config, C, "dev", "freeze", "x", "again", env=stack.env("dev"))).plan.state == "noop"
+    assert execute(freeze(stack, "dev", "freeze", "x", "again")).plan.state == "noop"
     with pytest.raises(FrozenError, match="dev is frozen by oncall since .*: INC-42"):
         deploy(stack, "DATA-1-3")
     forced = deploy(stack, "DATA-1-3", force=True, reason="hotfix approved")
     assert forced.revision.forced.startswith("freeze: dev is frozen by oncall") and forced.revision.frozen  # still frozen
     back = execute(rollback(stack))
     assert back.revision.action == "rollback" and back.revision.frozen
-    thawed = execute(plan_freeze(stack.config, C, "dev", "unfreeze", "oncall", "fixed", env=stack.env("dev")))
+    thawed = execute(freeze(stack, "dev", "unfreeze", "oncall", "fixed"))
     assert not thawed.revision.frozen
     assert deploy(stack, "DATA-1-4").revision.frozen is False
 
@@ -176,7 +188,7 @@ def test_rollback_freeze_does_both(stack):
     deploy(stack, "DATA-1-2")
     done = execute(rollback(stack, freeze=True, reason="orders broke"))
     assert (done.revision.tag, done.revision.frozen, done.revision.frozen_reason) == ("DATA-1-1", True, "orders broke")
-    assert history(stack.config, C, "dev", 5, env=stack.env("dev")).frozen is not None
+    assert history(stack.env("dev"), 5).frozen is not None
 
 
 def test_scan_gate():
@@ -241,10 +253,10 @@ def test_variable_converges_to_the_newest_revision(stack):
 def test_status_and_history_marks(stack):
     deploy(stack, "DATA-1-1")
     deploy(stack, "DATA-1-2")
-    ok = environment_status(stack.config, C, "dev", env=stack.env("dev"))
+    ok = environment_status(stack.env("dev"))
     assert ok.agree and ok.latest.revision == 2
     stack.variables["dev"].value = "somewhere/else:latest"
-    drift = environment_status(stack.config, C, "dev", env=stack.env("dev"))
+    drift = environment_status(stack.env("dev"))
     assert not drift.agree and drift.hint.endswith("finish it with: imagectl deploy DATA-1-2 --env dev")
     revisions = stack.env("dev").history.newest(5)
     mark_current(revisions, revisions[1].reference, True)
@@ -256,10 +268,10 @@ def test_status_flags_a_run_that_rendered_another_image(stack):
     done = deploy(stack, "DATA-1-1")
     run = stack.runs.trigger("dbt_build", "r1", {})
     stack.runs.images[("dbt_build", "r1")] = "dev.example/dbt-build:OLD@sha256:" + "f" * 64
-    status = environment_status(stack.config, C, "dev", env=stack.env("dev"))
+    status = environment_status(stack.env("dev"))
     assert not status.agree and status.last_run.verdict == "ran ANOTHER image than the Variable holds" and "shadow" in status.hint
     stack.runs.images[("dbt_build", "r1")] = done.revision.reference
-    assert environment_status(stack.config, C, "dev", env=stack.env("dev")).last_run.agrees and run["dag_run_id"] == "r1"
+    assert environment_status(stack.env("dev")).last_run.agrees and run["dag_run_id"] == "r1"
 
 
 def test_ci_plan_steps_and_frozen_stop():
@@ -271,7 +283,7 @@ def test_ci_plan_steps_and_frozen_stop():
         "bamboo_buildResultKey": "DATA-DBT-7",
         "bamboo_planRepository_revision": "a" * 40,
     }
-    plan = plan_ci(cfg, C, jira=None, build_number=None, environ=environ, wait=True, open_env=stack.env)
+    plan = plan_ci(stack, environ, wait=True)
     assert [s.step for s in plan.steps] == ["build", "deploy", "trigger"]
     assert plan.tag == "DATA-5-7" and plan.steps[2].run_id == "imagectl__DATA-DBT-7__dbt_build" and plan.steps[2].conf["mode"] == "slim"
     image = stack.image("DATA-5-7")
@@ -283,12 +295,12 @@ def test_ci_plan_steps_and_frozen_stop():
         "dbt-build", record_tag("DATA-5-7"), make_record(image, {"org.opencontainers.image.revision": "a" * 40}, BUILD_RECORD)
     )
     deploy(stack, "DATA-5-7")
-    execute(plan_freeze(cfg, C, "dev", "freeze", "oncall", "INC-1", env=stack.env("dev")))
-    frozen = plan_ci(cfg, C, jira=None, build_number=None, environ=environ, wait=True, open_env=stack.env)
+    execute(freeze(stack, "dev", "freeze", "oncall", "INC-1"))
+    frozen = plan_ci(stack, environ, wait=True)
     assert [s.step for s in frozen.steps] == ["build", "stop"] and "frozen by oncall" in frozen.frozen
     # main promotes what dev ran from the same commit (no Jira key needed)
     main = {**environ, "bamboo_planRepository_branchName": "main"}
-    promote_plan = plan_ci(cfg, C, jira=None, build_number=None, environ=main, wait=False, open_env=stack.env)
+    promote_plan = plan_ci(stack, main, wait=False)
     assert promote_plan.steps[0].decision.startswith("skipped: dev ran DATA-5-7")
 
 
@@ -313,7 +325,7 @@ def test_the_previous_build_seeds_the_build_time_parse_only_when_the_dockerfile_
     registry = s.registries["dev"]
     assert previous_build_image(s.config, "dev", registry) is None  # nothing deployed yet
     image = s.image("DATA-1-1")
-    execute(plan_deploy(s.config, C, "dev", "DATA-1-1", "me", None, env=s.env("dev")))
+    deploy(s, "DATA-1-1")
     assert previous_build_image(s.config, "dev", registry) == f"dev.example/dbt-build@{image.digest}"
     assert previous_build_image(s.config, "prd", s.registries["prd"]) is None
     # The ticket's previous build is closer to this build's code than what the environment runs.
@@ -324,3 +336,40 @@ def test_the_previous_build_seeds_the_build_time_parse_only_when_the_dockerfile_
     assert previous_build_image(s.config, "dev", registry, far) == f"dev.example/dbt-build@{image.digest}"  # 3 back at most
     dockerfile.write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
     assert previous_build_image(s.config, "dev", registry) is None
+
+
+def test_a_ci_build_seeds_its_dbt_parse_from_the_ticket_s_previous_build(tmp_path, monkeypatch):
+    """ci builds with the same action as build: the build image's PREVIOUS_IMAGE is the ticket's previous build
+    (0.2.0's ci passed no build info, so it fell back to the environment's image)."""
+    import imagectl.commands.build as build_module
+
+    for path in ("images/base/Dockerfile", "images/build/Dockerfile"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("ARG BASE_IMAGE\nARG PREVIOUS_IMAGE=${BASE_IMAGE}\nFROM ${BASE_IMAGE}\n")
+    cfg = config(
+        '\n[ci]\nbranches = { "feature/*" = "dev" }\nbuild_environment = "dev"\nlightdash_dag = false\n', path=tmp_path / "imagectl.toml"
+    )
+    stack = Stack(cfg)
+    deployed = stack.image("DATA-9-1")  # what dev runs
+    deploy(stack, "DATA-9-1")
+    previous = stack.image("DATA-5-6")  # the ticket's previous build
+    built = []
+
+    def fake_apply_build(config, plan, docker, progress, registry):
+        built.append(plan)
+        stack.image(plan.tag)
+        return build_module.BuildResult(images=[], plan=plan)
+
+    monkeypatch.setattr(build_module, "apply_build", fake_apply_build)
+    environ = {
+        "bamboo_buildNumber": "7",
+        "bamboo_planRepository_branchName": "feature/DATA-5-x",
+        "bamboo_buildResultKey": "DATA-DBT-7",
+        "bamboo_planRepository_revision": "b" * 40,
+    }
+    ci = Ci(stack, CiRequest(), Progress(quiet=True))
+    stack.environ = environ
+    result = ci.apply(ci.plan())
+    assert [p.tag for p in built] == ["DATA-5-7"]
+    assert built[0].previous_image == f"dev.example/dbt-build@{previous.digest}" != f"dev.example/dbt-build@{deployed.digest}"
+    assert result.release.revision.tag == "DATA-5-7"
