@@ -85,7 +85,10 @@ def find_mirror(tmp_path: Path, apt: dict[str, str], os_release: str = BOOKWORM,
         pytest.param({"sources.list.d/a.sources": DEB822, "sources.list.d/b.list": ONE_LINE}, MAIN, id="both-in-sources.list.d"),
         pytest.param({"sources.list.d/a.list": ONE_LINE, "sources.list.d/b.sources": DEB822}, OTHER, id="both-list-first"),
         pytest.param(
-            {"sources.list.d/debian.sources": "Types: deb deb-src\nURIs: http://a.example/d\n  http://b.example/d\nSuites: bookworm\nComponents: main\n"},
+            {
+                "sources.list.d/debian.sources": "Types: deb deb-src\nURIs: http://a.example/d\n  http://b.example/d\nSuites: bookworm\n"
+                "Components: main\n"
+            },
             "http://a.example/d",
             id="deb822-folded-uris",
         ),
@@ -115,7 +118,7 @@ def test_mirror_of_another_debian_release_is_used_on_a_debian_host(tmp_path):
     [
         pytest.param({}, id="no-sources"),
         pytest.param(THIRD_PARTY, id="third-party-only"),
-        pytest.param({"sources.list": f"deb {SECURITY} bookworm-security main\ndeb-src {OTHER} bookworm main\n"}, id="security-and-src-only"),
+        pytest.param({"sources.list": f"deb {SECURITY} bookworm-security main\ndeb-src {OTHER} bookworm main\n"}, id="security-src-only"),
     ],
 )
 def test_no_mirror_is_one_clear_line(tmp_path, apt):
@@ -205,7 +208,9 @@ def test_python_image_install_step_failure(tmp_path):
     """The step the cached image used to hide: the docker build that installs python3 into the bootstrapped system."""
     bin_dir = shims(
         tmp_path / "bin",
-        docker=DOCKER_WITHOUT_THE_IMAGE.replace("*) exit 1", 'import) cat >/dev/null; exit 0 ;; build) echo "E: Unable to locate package python3-venv"; exit 100 ;; *) exit 1'),
+        docker=DOCKER_WITHOUT_THE_IMAGE.replace(
+            "*) exit 1", 'import) cat >/dev/null; exit 0 ;; build) echo "E: Unable to locate package python3-venv"; exit 100 ;; *) exit 1'
+        ),
         debootstrap='mkdir -p "$3/etc" && echo bootstrapped >"$3/etc/debian_version"',
     )
     result = run(PYTHON_IMAGE, tmp_path, bin_dir, "imagectl-test/python:never", DEBIAN_MIRROR=MAIN)
@@ -303,7 +308,10 @@ def test_ci_starts_from_fresh_virtualenvs(tmp_path):
 @pytest.mark.parametrize(
     "body, expected",
     [
-        ('step "copy" "check the disk"\ncp /nonexistent/a /tmp/b', r"step 'copy' failed \(exit 1\) at line 7: cp /nonexistent/a /tmp/b — check the disk"),
+        (
+            'step "copy" "check the disk"\ncp /nonexistent/a /tmp/b',
+            r"step 'copy' failed \(exit 1\) at line 7: cp /nonexistent/a /tmp/b — check the disk",
+        ),
         ('step "read"\ngrep -h x /nonexistent | sort', r"step 'read' failed \(exit 2\) at line 7: sort \(pipeline exit statuses: 2 0\)"),
         ('step "compute"\nf() { false; }\nx="$(f)"', r"step 'compute' failed \(exit 1\) at line 8: x=\"\$\(f\)\""),
         ('step "expand"\necho "$never_set"', r"step 'expand' failed \(exit 1\)"),
@@ -328,8 +336,6 @@ def test_every_failure_names_its_step_once(tmp_path, body, expected):
 
 def test_every_script_uses_the_shared_failure_line():
     scripts = [*sorted((ROOT / "scripts").glob("*.sh")), ROOT / ".ci/run"]
-    missing = [
-        str(path.relative_to(ROOT)) for path in scripts if path.name != "lib.sh" and "lib.sh\"\n" not in path.read_text()
-    ]
+    missing = [str(path.relative_to(ROOT)) for path in scripts if path.name != "lib.sh" and 'lib.sh"\n' not in path.read_text()]
     assert not missing, f"{missing} do not source scripts/lib.sh: source it, so a failure names its step"
     assert all(os.access(path, os.X_OK) for path in scripts if path.name != "lib.sh")
