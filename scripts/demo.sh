@@ -20,6 +20,18 @@ export PATH="$root/.venv/bin:$PATH"
 step "make the local Python image" "its own line above says why"
 python_image="$(./scripts/python-image.sh)"
 
+# The DAG runs' containers are kept (auto_remove never) so `ran` can show what ran. The engine may be shared with
+# other runs (tests, another checkout), so only this demo's are removed: a previous demo's by name, this one's by
+# the image (from this demo's registries).
+remove_containers() {  # $1: a regular expression on the container's name; $2, $3: image prefixes
+  docker ps -a --filter name=dbt_build --format '{{.ID}} {{.Names}} {{.Image}}' \
+    | awk -v names="$1" -v a="${2:-}" -v b="${3:-}" \
+      '$2 ~ names || (a != "" && index($3, a) == 1) || (b != "/" && b != "" && index($3, b) == 1) { print $1 }' \
+    | xargs -r docker rm -f >/dev/null
+}
+step "remove a previous demo's containers"
+remove_containers '^dbt_build(_prd)?-(imagectl__DATA-DBT-[0-9]+__dbt_build(_prd)?|daily-full-1|first-release|after-rollback)$'
+
 step "copy the sample dbt repository"
 stack="$root/.stack/demo"
 rm -rf "$stack" && mkdir -p "$stack/warehouse" "$stack/state"
@@ -49,7 +61,7 @@ stack_pid=$!
 cleanup() {
   kill "$stack_pid" 2>/dev/null || true
   wait "$stack_pid" 2>/dev/null || true
-  docker ps -aq --filter name=dbt_build | xargs -r docker rm -f >/dev/null
+  if [ -n "${REGISTRY_1:-}" ]; then remove_containers '^$' "$REGISTRY_1/" "${REGISTRY_2:-}/"; fi
 }
 on_exit cleanup
 for _ in $(seq 1 360); do
