@@ -8,13 +8,31 @@
 #   (diff) → roll dev back and freeze it → the next run runs the previous image → ci does not deploy over a
 #   freeze → unfreeze → history and status.
 set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+step "setup" "its own line above says which of its steps failed"
 ./scripts/setup.sh
+step "start the Docker engine" "its own line above says why"
 ./scripts/start-docker.sh
 export PATH="$root/.venv/bin:$PATH"
+step "make the local Python image" "its own line above says why"
 python_image="$(./scripts/python-image.sh)"
 
+# The DAG runs' containers are kept (auto_remove never) so `ran` can show what ran. The engine may be shared with
+# other runs (tests, another checkout), so only this demo's are removed: a previous demo's by name, this one's by
+# the image (from this demo's registries).
+remove_containers() {  # $1: a regular expression on the container's name; $2, $3: image prefixes
+  docker ps -a --filter name=dbt_build --format '{{.ID}} {{.Names}} {{.Image}}' \
+    | awk -v names="$1" -v a="${2:-}" -v b="${3:-}" \
+      '$2 ~ names || (a != "" && index($3, a) == 1) || (b != "/" && b != "" && index($3, b) == 1) { print $1 }' \
+    | xargs -r docker rm -f >/dev/null
+}
+step "remove a previous demo's containers"
+remove_containers '^dbt_build(_prd)?-(imagectl__DATA-DBT-[0-9]+__dbt_build(_prd)?|daily-full-1|first-release|after-rollback)$'
+
+step "copy the sample dbt repository"
 stack="$root/.stack/demo"
 rm -rf "$stack" && mkdir -p "$stack/warehouse" "$stack/state"
 chmod 777 "$stack/warehouse" "$stack/state"   # the dbt container runs as uid 1000
@@ -29,6 +47,7 @@ rm -rf "$repo/sample_project/target" "$repo/sample_project/logs"
 extra_ca="${IMAGECTL_EXTRA_CA-/etc/ssl/certs/ca-certificates.crt}"
 if [ -n "$extra_ca" ] && [ -f "$extra_ca" ]; then cp "$extra_ca" "$repo/images/base/certs/extra-ca.crt"; fi
 
+step "start the local servers" "their logs are under $stack/servers"
 echo "demo: starting two registries and Airflow 3 (standalone) on 127.0.0.1 ..."
 .venv/bin/python -m tests.stack --workdir "$stack/servers" --registries 2 --airflow 3 --standalone \
   --airflow-env "AIRFLOW__CORE__DAGS_FOLDER=$root/dags" \
@@ -42,18 +61,20 @@ stack_pid=$!
 cleanup() {
   kill "$stack_pid" 2>/dev/null || true
   wait "$stack_pid" 2>/dev/null || true
-  docker ps -aq --filter name=dbt_build | xargs -r docker rm -f >/dev/null
+  if [ -n "${REGISTRY_1:-}" ]; then remove_containers '^$' "$REGISTRY_1/" "${REGISTRY_2:-}/"; fi
 }
-trap cleanup EXIT
+on_exit cleanup
 for _ in $(seq 1 360); do
-  [ -s "$stack/servers.env" ] && break
-  kill -0 "$stack_pid" 2>/dev/null || { echo "demo: the local servers did not start" >&2; exit 1; }
+  if [ -s "$stack/servers.env" ]; then break; fi
+  kill -0 "$stack_pid" 2>/dev/null || fail "the local servers did not start (the reason is above; logs: $stack/servers)"
   sleep 0.5
 done
+[ -s "$stack/servers.env" ] || fail "the local servers did not start within 180 s (logs: $stack/servers)"
 # shellcheck disable=SC1091
 . "$stack/servers.env"
 export IMAGECTL_AIRFLOW_USERNAME="$AIRFLOW_USER" IMAGECTL_AIRFLOW_PASSWORD="$AIRFLOW_PASSWORD"
 
+step "write the repository's imagectl.toml and commit it"
 cat >"$repo/imagectl.toml" <<TOML
 [project]
 name = "jaffle-shop"
@@ -99,12 +120,20 @@ git() { command git -C "$repo" -c user.email=demo@imagectl -c user.name=demo "$@
 git init -q -b feature/DATA-1-orders
 git add -A && git commit -qm "DATA-1 sample project"
 export IMAGECTL_CONFIG="$repo/imagectl.toml"
+step "wait for Airflow to parse the DAGs" "see $stack/servers for Airflow's logs"
 echo "demo: waiting for Airflow to parse the DAGs ..."
+deadline=$((SECONDS + 300))
 until curl -fs -H "Authorization: Bearer $(curl -fs -X POST -H 'Content-Type: application/json' \
       -d "{\"username\":\"$AIRFLOW_USER\",\"password\":\"$AIRFLOW_PASSWORD\"}" "$AIRFLOW_URL/auth/token" | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')" \
-      "$AIRFLOW_URL/api/v2/dags/dbt_build" >/dev/null; do sleep 2; done
+      "$AIRFLOW_URL/api/v2/dags/dbt_build" >/dev/null; do
+  [ "$SECONDS" -lt "$deadline" ] || fail "Airflow did not list the DAG dbt_build within 300 s (its logs: $stack/servers)"
+  sleep 2
+done
 
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+chapter() {  # a heading, and the step a failure is reported under
+  step "$*"
+  printf '\n\033[1m== %s\033[0m\n' "$*"
+}
 ran() {  # what a DAG run really ran: the container's image and the entrypoint's lines (DAG id: $2, default dbt_build)
   local name="${2:-dbt_build}-${1//[:+]/-}"
   echo "   container $name ran image $(docker inspect -f '{{.Image}}' "$name" | cut -c1-19)"
@@ -112,39 +141,39 @@ ran() {  # what a DAG run really ran: the container's image and the entrypoint's
 }
 bamboo() { env bamboo_buildNumber="$1" bamboo_planRepository_branchName=feature/DATA-1-orders bamboo_buildResultKey="DATA-DBT-$1" "${@:2}"; }
 
-step "imagectl ci --dry-run   (what Bamboo's step will do)"
+chapter "imagectl ci --dry-run   (what Bamboo's step will do)"
 bamboo 1 imagectl ci --dry-run
-step "imagectl ci --wait   (build → push → deploy dev → slim dbt build; no state yet, so a full build)"
+chapter "imagectl ci --wait   (build → push → deploy dev → slim dbt build; no state yet, so a full build)"
 bamboo 1 imagectl ci --wait --quiet
 ran imagectl__DATA-DBT-1__dbt_build
-step "imagectl trigger dbt_build --conf '{\"mode\": \"full\", \"upload_state\": true}' --wait   (the daily 08:00 full build)"
+chapter "imagectl trigger dbt_build --conf '{\"mode\": \"full\", \"upload_state\": true}' --wait   (the daily 08:00 full build)"
 imagectl trigger dbt_build --conf '{"mode": "full", "upload_state": true}' --run-id daily-full-1 --wait
-step "a model changes: imagectl ci --wait again   (slim: only orders and its children)"
+chapter "a model changes: imagectl ci --wait again   (slim: only orders and its children)"
 printf '\n-- DATA-1: count refunds separately\n' >>"$repo/sample_project/models/marts/orders.sql"
 git commit -qam "DATA-1 tweak orders"
 bamboo 2 imagectl ci --wait --quiet
 ran imagectl__DATA-DBT-2__dbt_build
-step "imagectl promote DATA-1-2 --from dev --to prd --yes --reason 'weekly release'"
+chapter "imagectl promote DATA-1-2 --from dev --to prd --yes --reason 'weekly release'"
 imagectl promote DATA-1-2 --from dev --to prd --yes --reason "weekly release"
-step "imagectl trigger dbt_build_prd --env prd --wait   (prd's DAG runs the promoted image)"
+chapter "imagectl trigger dbt_build_prd --env prd --wait   (prd's DAG runs the promoted image)"
 imagectl trigger dbt_build_prd --env prd --run-id first-release --wait
 ran first-release dbt_build_prd
-step "imagectl diff --env dev   (what a rollback would undo: commits, Jira keys, dbt files)"
+chapter "imagectl diff --env dev   (what a rollback would undo: commits, Jira keys, dbt files)"
 imagectl diff --env dev
-step "imagectl rollback --env dev --freeze --reason 'orders change broke revenue'; the next run runs the previous image"
+chapter "imagectl rollback --env dev --freeze --reason 'orders change broke revenue'; the next run runs the previous image"
 imagectl rollback --env dev --freeze --reason "orders change broke revenue"
 imagectl trigger dbt_build --run-id after-rollback --wait
 ran after-rollback
-step "while dev is frozen, Bamboo's step builds but does not deploy over the rollback"
+chapter "while dev is frozen, Bamboo's step builds but does not deploy over the rollback"
 bamboo 3 imagectl ci --dry-run
-step "imagectl unfreeze --env dev --reason 'fix merged'"
+chapter "imagectl unfreeze --env dev --reason 'fix merged'"
 imagectl unfreeze --env dev --reason "fix merged"
-step "imagectl tags list"
+chapter "imagectl tags list"
 imagectl tags list
-step "imagectl history --env dev"
+chapter "imagectl history --env dev"
 imagectl history --env dev
-step "imagectl history --env prd"
+chapter "imagectl history --env prd"
 imagectl history --env prd
-step "imagectl status"
+chapter "imagectl status"
 imagectl status
-step "done; the servers and containers the demo started are stopped now (data: $stack)"
+chapter "done; the servers and containers the demo started are stopped now (data: $stack)"

@@ -6,6 +6,7 @@ import io
 import shutil
 import subprocess
 import tarfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -67,7 +68,8 @@ def python_stand_in(docker_engine: None, stack_dir: Path) -> str:
         info.size = len(dockerfile)
         tar.addfile(info, io.BytesIO(dockerfile))
     buffer.seek(0)
-    docker.from_env().images.build(fileobj=buffer, custom_context=True, tag=PYTHON_STAND_IN, rm=True)
+    # nocache: rebuilt from busybox every session, never from an earlier session's layers (it takes < 1 s).
+    docker.from_env().images.build(fileobj=buffer, custom_context=True, tag=PYTHON_STAND_IN, rm=True, nocache=True)
     return PYTHON_STAND_IN
 
 
@@ -235,10 +237,18 @@ def prd_registry(stack_dir: Path) -> Iterator[stack.Server]:
 
 
 @pytest.fixture(scope="session")
-def python_image(docker_engine: None) -> str:
-    """A Debian + Python 3.11 image made locally (scripts/python-image.sh): public images cannot be pulled here."""
+def python_image(docker_engine: None) -> Iterator[str]:
+    """A Debian + Python 3.11 image made locally (scripts/python-image.sh): public images cannot be pulled here.
+
+    Elsewhere the script's cached image is reused. In CI it is built afresh under a name of this session's own
+    and removed at the end, so an image left by an earlier run can never hide a broken install step.
+    """
     script = Path(__file__).resolve().parents[2] / "scripts/python-image.sh"
-    result = subprocess.run([str(script)], capture_output=True, text=True, timeout=900)
+    name = f"imagectl-ci/python:{uuid.uuid4().hex[:12]}" if stack.IN_CI else None
+    result = subprocess.run([str(script), *([name] if name else [])], capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
-        stack.unavailable(f"could not make the local Python image: {result.stderr[-1500:]}")
-    return result.stdout.strip()
+        stack.unavailable(f"could not make the local Python image: {result.stderr.strip()[-1500:] or f'exit {result.returncode}'}")
+    image = result.stdout.strip()
+    yield image
+    if name:
+        subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True, text=True, timeout=120)

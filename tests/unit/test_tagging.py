@@ -89,8 +89,8 @@ def test_bad_tags_refused(tag):
 @given(st.text(alphabet=st.characters(codec="ascii"), max_size=140))
 def test_validate_tag_agrees_with_docker_grammar(text):
     valid = bool(re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", text)) and text.lower() != "latest"
-    # imagectl's namespaces (README "Tags"): its own prefixes and register suffixes, and anything that starts like
-    # a release version (v1.…, v01.…)
+    # imagectl's namespaces (docs/design.md, "What imagectl keeps in a registry"): its own prefixes and register
+    # suffixes, and anything that starts like a release version (v1.…, v01.…)
     reserved = (
         text.startswith(("ctx-", "imagectl-", "deployed-")) or text.endswith((".claim", ".door")) or bool(re.match(r"v[0-9]+\.", text))
     )
