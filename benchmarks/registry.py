@@ -48,7 +48,7 @@ from imagectl.registries._base import Manifest  # noqa: E402
 from imagectl.registries.kinds import EcrSettings, HttpSettings  # noqa: E402
 from imagectl.settings import RegistryConfig  # noqa: E402
 from tests import stack  # noqa: E402
-from tests.ecr_harness import EcrHarness, Limits  # noqa: E402
+from tests.ecr_harness import ACCOUNT, EcrHarness, Limits  # noqa: E402
 from tests.fakes import MemoryRegistry  # noqa: E402
 from tests.fault_proxy import FaultProxy  # noqa: E402
 from tests.unit.test_history import seed  # noqa: E402
@@ -164,15 +164,22 @@ def bench_ecr(work: Path, airflow: stack.Airflow, base_env: dict[str, str]) -> d
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "ap-northeast-2",
             "AWS_ENDPOINT_URL_ECR": harness.url,
+            "AWS_ENDPOINT_URL_STS": moto.url,
         }
         os.environ.update(aws)  # for the in-process writes below
         sizes = {"e10": 10, "e1k": 1_000, "e100k": 100_000}
-        registry = f'[registries.reg]\nkind = "ecr"\nhost = "{harness.host}"\nregion = "ap-northeast-2"\ninsecure = true\n'
+        registry = (
+            f'[registries.reg]\nkind = "ecr"\nhost = "{harness.host}"\nregion = "ap-northeast-2"\ninsecure = true\n'
+            f'registry_id = "{ACCOUNT}"\n'
+        )
         config = work / "ecr.toml"
         config.write_text(config_text(registry, airflow.url, list(sizes)))
         env = {**base_env, **aws, "IMAGECTL_CONFIG": str(config)}
         subprocess.run([IMAGECTL, "registry", "init", "--env", "e10"], env=env, check=True, capture_output=True)
-        ecr = open_registry(RegistryConfig("reg", "ecr", harness.host, EcrSettings(region="ap-northeast-2", insecure=True)), Credentials())
+        ecr = open_registry(
+            RegistryConfig("reg", "ecr", harness.host, EcrSettings(region="ap-northeast-2", insecure=True, registry_id=ACCOUNT)),
+            Credentials(),
+        )
         blobs, image = tiny_image()
         ecr.ensure_empty_blob(REPO)
         push_image(ecr, blobs, image, "DATA-1-1")

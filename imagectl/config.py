@@ -23,7 +23,7 @@ from imagectl.airflow.stores import STORES
 from imagectl.errors import ConfigError
 from imagectl.registries.kinds import KINDS
 from imagectl.retention import RetentionConfig
-from imagectl.settings import RegistryConfig, Timeouts
+from imagectl.settings import Identity, RegistryConfig, Timeouts
 from imagectl.tagging import ENVIRONMENT_RE, VARIABLE_KEY_RE, validate_dag_id
 
 if sys.version_info >= (3, 11):
@@ -114,6 +114,11 @@ class Config:
     ci: CiConfig = field(default_factory=CiConfig)
     webhooks: dict[str, WebhookConfig] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    identities: dict[str, Identity] = field(default_factory=dict)
+
+    def identity(self, name: str | None) -> Identity | None:
+        """The [identities.NAME] an extension's settings name (None: the default AWS credential chain)."""
+        return self.identities[name] if name else None
 
     def environment(self, name: str) -> EnvironmentConfig:
         try:
@@ -254,7 +259,7 @@ class _Table:
 
 def parse_config(path: Path, data: dict[str, Any]) -> Config:
     top = _Table(path, data, "")
-    top.only({"project", "jira", "git", "images", "registries", "environments", "ci", "webhooks", "timeouts"})
+    top.only({"project", "jira", "git", "images", "identities", "registries", "environments", "ci", "webhooks", "timeouts"})
     project = top.table("project")
     project.only({"name", "source", "default_environment"})
     jira = top.table("jira")
@@ -263,8 +268,9 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
     git.only({"main_branch"})
     webhooks = _webhooks(top.table("webhooks"))
     jira_projects = jira.strings("projects", re.compile(r"[A-Z][A-Z0-9_]+"), 'upper-case project keys, e.g. ["DATA"]')
-    registries = _registries(top.table("registries", required=True), jira_projects)
-    environments = _environments(top.table("environments", required=True), registries, webhooks)
+    identities = _identities(top.table("identities"))
+    registries = _registries(top.table("registries", required=True), jira_projects, identities)
+    environments = _environments(top.table("environments", required=True), registries, webhooks, identities)
     default_env = project.string("default_environment")
     if default_env is not None and default_env not in environments:
         raise project.fail("project.default_environment", f"names '{default_env}', which is not under [environments]")
@@ -287,6 +293,7 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
         images=_images(top.table("images", required=True), root),
         registries=registries,
         environments=environments,
+        identities=identities,
         ci=_ci(top.table("ci"), environments),
         webhooks=webhooks,
         timeouts=_timeouts(top.table("timeouts")),
@@ -334,7 +341,7 @@ def _retention(registry: _Table, projects: tuple[str, ...] = ()) -> RetentionCon
     )
 
 
-def read_settings(cls: type, table: _Table) -> Any:
+def read_settings(cls: type, table: _Table, identities: dict[str, Identity] | None = None) -> Any:
     """An extension's settings dataclass (settings.py) read from ``table`` field by field, each checked by its type
     and ``setting()`` metadata; every error names the key and the file."""
     hints = typing.get_type_hints(cls)
@@ -371,15 +378,47 @@ def read_settings(cls: type, table: _Table) -> Any:
                 value = meta["check"](value)
             except ValueError as exc:
                 raise table.fail(key, str(exc)) from None
+        if meta.get("identity") and value not in (identities or {}):
+            known = ", ".join(sorted(identities or {})) or "none"
+            raise table.fail(key, f"names identity '{value}', which is not under [identities] (defined: {known})")
         values[f.name] = value
     return cls(**values)
+
+
+_ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
+_SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")  # STS AssumeRole RoleSessionName
+
+
+def _identities(table: _Table) -> dict[str, Identity]:
+    """[identities.NAME]: profile and/or role_arn (+ external_id, session_name). Secrets never live here."""
+    result = {}
+    for name in table.data:
+        identity = table.table(name)
+        if not _NAME_RE.fullmatch(name):
+            raise identity.fail(identity.dotted, "name must be 1-32 lower-case letters, digits, '-' or '_', starting with a letter")
+        identity.only({"profile", "role_arn", "external_id", "session_name"})
+        profile, role_arn = identity.string("profile"), identity.string("role_arn")
+        if profile is None and role_arn is None:
+            raise identity.fail(identity.dotted, "needs profile or role_arn (or both: the role assumed from the profile)")
+        if role_arn is not None and not _ROLE_ARN_RE.fullmatch(role_arn):
+            raise identity.fail(identity.key("role_arn"), "must be an IAM role ARN such as arn:aws:iam::222222222222:role/imagectl")
+        external_id = identity.string("external_id")
+        if external_id is not None and role_arn is None:
+            raise identity.fail(identity.key("external_id"), "applies only with role_arn")
+        session_name = identity.string("session_name", default="imagectl") or "imagectl"
+        if not _SESSION_NAME_RE.fullmatch(session_name):
+            raise identity.fail(identity.key("session_name"), "must be 2-64 characters of letters, digits and +=,.@_-")
+        result[name] = Identity(name, profile, role_arn, external_id, session_name)
+    return result
 
 
 def settings_keys(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def _registries(registries: _Table, projects: tuple[str, ...] = ()) -> dict[str, RegistryConfig]:
+def _registries(
+    registries: _Table, projects: tuple[str, ...] = (), identities: dict[str, Identity] | None = None
+) -> dict[str, RegistryConfig]:
     if not registries.data:
         raise registries.fail("registries", "must define at least one registry")
     result = {}
@@ -399,12 +438,25 @@ def _registries(registries: _Table, projects: tuple[str, ...] = ()) -> dict[str,
                 "must be host[:port] only, e.g. 111111111111.dkr.ecr.eu-west-1.amazonaws.com or 127.0.0.1:5000 "
                 "(no scheme, path or credentials; logins come from the environment)",
             )
+        settings = read_settings(kind.settings, reg, identities)
+        problem = kind.check(host, settings) if kind.check else None
+        if problem:
+            raise reg.fail(reg.key("host"), problem)
+        retention = _retention(reg, projects)
+        if kind.referrers_go_with_subject and not retention.keep_deployed:
+            raise reg.fail(
+                reg.key("retention.keep_deployed"),
+                f"cannot be false for a {kind_name} registry: it deletes an image's referrers with the image, so expiring a deployed "
+                "image would delete the history records that point at it",
+            )
+        identity = getattr(settings, "identity", None)
         result[name] = RegistryConfig(
             name=name,
             kind=kind_name,
             host=host,
-            settings=read_settings(kind.settings, reg),
-            retention=_retention(reg, projects),
+            settings=settings,
+            retention=retention,
+            identity=(identities or {}).get(identity) if identity else None,
         )
     return result
 
@@ -424,7 +476,10 @@ _ENVIRONMENT_KEYS = {
 
 
 def _environments(
-    environments: _Table, registries: dict[str, RegistryConfig], webhooks: dict[str, WebhookConfig]
+    environments: _Table,
+    registries: dict[str, RegistryConfig],
+    webhooks: dict[str, WebhookConfig],
+    identities: dict[str, Identity] | None = None,
 ) -> dict[str, EnvironmentConfig]:
     if not environments.data:
         raise environments.fail("environments", "must define at least one environment")
@@ -470,9 +525,9 @@ def _environments(
             release=release,
             confirm=env.boolean("confirm", release),
             airflow=flavour_name,
-            airflow_settings=read_settings(flavour.settings, env),
+            airflow_settings=read_settings(flavour.settings, env, identities),
             variable_store=store_name,
-            store=read_settings(store.settings, env),
+            store=read_settings(store.settings, env, identities),
             max_severity=env.choice("max_severity", SEVERITIES, None),
             scan_wait=env.integer("scan_wait", 300, 0, 86_400),
             notify=notify,

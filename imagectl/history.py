@@ -398,7 +398,9 @@ class History:
             started = time.monotonic()
             outcome = self.registry.claim_record(self.repository, history_tag(self.environment, number), record)
             elapsed = time.monotonic() - started
-            if outcome is Claim.CLAIMED:
+            # SAME: the slot holds exactly this record — our own claim, whose answer was lost and whose retry found it
+            # there (the nonce makes every draft unique, so no other writer can have written it).
+            if outcome in (Claim.CLAIMED, Claim.SAME):
                 self._cache[number] = self._verify(number, record)
                 self._last_seen = max(self._last_seen, number)
                 self._maintain_segments(number, predecessor)

@@ -19,6 +19,9 @@ retention.py decides from these which images are kept.
 from __future__ import annotations
 
 import re
+import string
+
+from imagectl.wildcards import DIGITS, HEX, LOWER, TAG_CHARS, Part, chars, literal, meets
 
 CONTEXT_PREFIX = "ctx-"
 RECORD_PREFIX = "imagectl-build-"
@@ -106,3 +109,45 @@ def reserved_reason(tag: str) -> str | None:
     if RELEASE_LIKE_RE.match(tag):
         return "tags like v1.2… are release versions, which imagectl assigns"
     return None
+
+
+def _namespaces() -> dict[str, tuple[Part, ...]]:
+    """Every tag imagectl writes on ECR (or relies on never moving), for every environment name, as languages
+    wildcards.meets() can test a pattern against."""
+    env = chars(LOWER, 1, 1) + chars(LOWER + DIGITS + "_-", 0, 31)
+    number = chars(DIGITS, REVISION_WIDTH, None)
+    return {
+        "history records": literal(HISTORY_PREFIX) + env + literal("-") + number,
+        "history segments": literal(SEGMENT_PREFIX) + env + literal("-") + number,
+        "deployed tags": literal(DEPLOYED_PREFIX) + env + literal("-") + chars(HEX, 6, 12),
+        "build records": literal(RECORD_PREFIX) + chars(TAG_CHARS.replace(".", "").replace("-", ""), 1, 1) + chars(TAG_CHARS, 0, 112),
+        "base context tags": literal(CONTEXT_PREFIX) + chars(HEX, 64, 64),
+        "release versions": literal("v")
+        + chars(DIGITS, 1, None)
+        + literal(".")
+        + chars(DIGITS, 1, None)
+        + literal(".")
+        + chars(DIGITS, 1, None),
+        "build tags": chars(string.ascii_uppercase, 1, 1)
+        + chars(string.ascii_uppercase + DIGITS + "_", 1, None)
+        + literal("-")
+        + chars(DIGITS, 1, None)
+        + literal("-")
+        + chars(DIGITS, 1, None),
+    }
+
+
+NAMESPACES = _namespaces()
+
+
+def exclusion_problems(filters: list[str]) -> list[str]:
+    """For each tag-mutability exclusion filter that would make any tag imagectl writes mutable, why (with an
+    example tag it matches); [] when none does."""
+    problems = []
+    for pattern in filters:
+        for name, language in NAMESPACES.items():
+            example = meets(pattern, language)
+            if example is not None:
+                problems.append(f"'{pattern}' matches imagectl's {name} (e.g. {example})")
+                break
+    return problems

@@ -16,13 +16,13 @@ of kept build images, history and its segments), so it may keep more than the po
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from imagectl import namespaces as ns
+from imagectl.wildcards import ecr_wildcard
 
 KEEP_FOREVER = 1_000_000  # above any images-per-repository quota ECR grants, so the rule never expires anything
 
@@ -73,12 +73,6 @@ class Rule:
             value = self.tag_prefix if self.tag_prefix is not None else self.tag_pattern
             selection = {"tagStatus": "tagged", key: [value], "countType": "imageCountMoreThan", "countNumber": self.keep}
         return {"rulePriority": self.priority, "description": self.description, "selection": selection, "action": {"type": "expire"}}
-
-
-def ecr_wildcard(pattern: str, tag: str) -> bool:
-    """ECR's tag patterns (lifecycle tagPatternList, immutability exclusion filters): '*' matches any characters;
-    nothing else is special."""
-    return fnmatch.fnmatchcase(tag, pattern.replace("[", "[[]").replace("?", "[?]"))
 
 
 def rules(config: RetentionConfig) -> list[Rule]:

@@ -20,6 +20,7 @@ def setting(
     default: Any = None,
     *,
     required: bool = False,
+    identity: bool = False,
     choices: tuple[str, ...] = (),
     check: Callable[[Any], Any] | None = None,
     minimum: float | None = None,
@@ -27,8 +28,17 @@ def setting(
     what: str = "",
 ) -> Any:
     """A settings field: ``check(value)`` returns the value to keep or raises ValueError with what is wrong;
-    ``what`` describes a valid value for the error message."""
-    meta = {"required": required, "choices": choices, "check": check, "minimum": minimum, "maximum": maximum, "what": what}
+    ``what`` describes a valid value for the error message; ``identity``: the value names an ``[identities.NAME]``
+    table (config.py checks that it exists)."""
+    meta = {
+        "required": required,
+        "identity": identity,
+        "choices": choices,
+        "check": check,
+        "minimum": minimum,
+        "maximum": maximum,
+        "what": what,
+    }
     if isinstance(default, tuple | list | dict):
         value = default
         return field(default_factory=lambda: value, metadata=meta)
@@ -43,6 +53,24 @@ class Timeouts:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """An AWS identity from ``[identities.NAME]``: a named profile, a role to assume (from the profile, else from
+    the default credential chain), or both. A registry, a Variable store or an Airflow flavour names the identity it
+    acts as; none named: the default credential chain."""
+
+    name: str
+    profile: str | None = None
+    role_arn: str | None = None
+    external_id: str | None = field(default=None, repr=False)
+    session_name: str = "imagectl"
+
+    def describe(self) -> str:
+        what = [f"role {self.role_arn}"] if self.role_arn else []
+        what += [f"profile {self.profile}"] if self.profile else []
+        return f"identity '{self.name}' ({', '.join(what) or 'the default credential chain'})"
+
+
+@dataclass(frozen=True)
 class RegistryConfig:
     """One ``[registries.NAME]`` table: what every kind has, and the kind's own ``settings`` (registries/kinds.py)."""
 
@@ -51,6 +79,7 @@ class RegistryConfig:
     host: str
     settings: Any = None  # the kind's settings dataclass
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    identity: Identity | None = None  # the AWS identity it acts as (kinds whose settings name one)
 
     @property
     def insecure(self) -> bool:

@@ -280,7 +280,14 @@ def start_airflow(
 def serve(argv: list[str] | None = None) -> int:
     """Start local servers for the demo, write their addresses to an env file, and stop them on SIGTERM/SIGINT.
 
-    python -m tests.stack --workdir DIR --registries N [--airflow 3 [--standalone] [--airflow-env K=V ...]] --env-file FILE
+    python -m tests.stack --workdir DIR --registries N [--ecr-accounts N] [--airflow 3 [--standalone] [--airflow-env K=V ...]]
+                          --env-file FILE
+
+    --ecr-accounts N starts moto and the ECR harness (tests/ecr_harness.py) with one ECR per AWS account
+    (111111111111, 222222222222, …) and writes, per account n: ECR_n_ACCOUNT, ECR_n_HOST (its registry API),
+    ECR_n_ACCESS_KEY_ID / ECR_n_SECRET_ACCESS_KEY (an IAM user's keys in that account: "plain" credentials) and
+    ECR_n_ROLE_ARN (a role there that AWS_BASE_ACCESS_KEY_ID / AWS_BASE_SECRET_ACCESS_KEY may assume); plus
+    AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_STS and AWS_REGION for the AWS SDKs.
     """
     import argparse
     import signal
@@ -288,6 +295,7 @@ def serve(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.stack")
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--registries", type=int, default=1)
+    parser.add_argument("--ecr-accounts", type=int, default=0, help="moto and the ECR harness with this many AWS accounts")
     parser.add_argument("--airflow", type=int, choices=(2, 3))
     parser.add_argument("--standalone", action="store_true", help="scheduler, dag-processor and api-server: DAGs run")
     parser.add_argument("--airflow-env", action="append", default=[], metavar="KEY=VALUE", help="environment of Airflow")
@@ -309,6 +317,8 @@ def serve(argv: list[str] | None = None) -> int:
             server = start_registry(args.workdir)
             servers.append(server)
             lines.append(f"REGISTRY_{n}={server.url.removeprefix('http://')}")
+        if args.ecr_accounts:
+            lines += _start_ecr(args.workdir, args.ecr_accounts, servers)
         if args.airflow:
             extra = dict(item.split("=", 1) for item in args.airflow_env)
             airflow = start_airflow(args.workdir, args.airflow, standalone=args.standalone, extra_env=extra)
@@ -326,6 +336,43 @@ def serve(argv: list[str] | None = None) -> int:
         for server in reversed(servers):
             server.stop()
     return 0
+
+
+class _Harness(Server):
+    def __init__(self, harness: object) -> None:
+        self.harness = harness
+
+    def stop(self) -> None:
+        self.harness.close()  # type: ignore[attr-defined]
+
+
+def _start_ecr(workdir: Path, count: int, servers: list[Server]) -> list[str]:
+    from tests.ecr_harness import EcrHarness
+
+    moto = start_moto(workdir)
+    servers.append(moto)
+    backing = start_registry(workdir)
+    servers.append(backing)
+    accounts = tuple(str(n) * 12 for n in range(1, count + 1))
+    harness = EcrHarness(moto.url, backing.url, accounts=accounts)
+    servers.append(_Harness(harness))
+    lines = [
+        f"AWS_ENDPOINT_URL_ECR={harness.url}",
+        f"AWS_ENDPOINT_URL_STS={moto.url}",
+        "AWS_REGION=ap-northeast-2",
+        "AWS_BASE_ACCESS_KEY_ID=testing",
+        "AWS_BASE_SECRET_ACCESS_KEY=testing",
+    ]
+    for n, account in enumerate(accounts, start=1):
+        keys = harness.user_credentials(account)
+        lines += [
+            f"ECR_{n}_ACCOUNT={account}",
+            f"ECR_{n}_HOST={harness.account(account).host}",
+            f"ECR_{n}_ACCESS_KEY_ID={keys['aws_access_key_id']}",
+            f"ECR_{n}_SECRET_ACCESS_KEY={keys['aws_secret_access_key']}",
+            f"ECR_{n}_ROLE_ARN=arn:aws:iam::{account}:role/imagectl",
+        ]
+    return lines
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class SecretsManagerSettings:
     variables_prefix: str = setting("airflow/variables", check=_prefix)
     variables_sep: str = setting("/")
     store_region: str | None = setting(None, what="an AWS region")
+    store_identity: str | None = setting(None, identity=True, what="a name under [identities]")
 
     @classmethod
     def from_backend_kwargs(cls, kwargs: dict[str, Any]) -> SecretsManagerSettings | None:
@@ -52,6 +53,7 @@ class SsmSettings:
 
     variables_prefix: str = setting("/airflow/variables", check=_prefix)
     store_region: str | None = setting(None, what="an AWS region")
+    store_identity: str | None = setting(None, identity=True, what="a name under [identities]")
 
     @classmethod
     def from_backend_kwargs(cls, kwargs: dict[str, Any]) -> SsmSettings | None:

@@ -112,10 +112,15 @@ class Claim(enum.Enum):
 
 @dataclass(frozen=True)
 class ScanReport:
-    status: str  # COMPLETE, IN_PROGRESS, FAILED, UNSUPPORTED, NOT_FOUND
+    """What a registry knows of an image's scan (ECR's ImageScanStatus values, or NOT_FOUND / UNSUPPORTED)."""
+
+    status: str  # COMPLETE, ACTIVE, IN_PROGRESS, PENDING, FAILED, UNSUPPORTED_IMAGE, …; NOT_FOUND; UNSUPPORTED (no scanning)
     counts: dict[str, int] = field(default_factory=dict)  # severity → findings
     link: str | None = None
     detail: str = ""
+    completed: bool = False  # the findings are final: a scan completed (ECR: imageScanCompletedAt is present)
+    setup: str | None = None  # how the image is scanned: "basic-on-push", "basic-manual", "enhanced-on-push", "enhanced-continuous"
+    advice: str = ""  # what would make its findings known, for this registry's scanning set-up
 
 
 class Registry(ABC):

@@ -26,36 +26,31 @@ from typing import Any, BinaryIO
 import requests
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from imagectl.adapters.aws import client
+from imagectl.adapters.aws import IdentityError, account_of, client
 from imagectl.credentials import Login
-from imagectl.errors import ConflictError, RegistryError
-from imagectl.namespaces import RECORD_PREFIX, SEGMENT_SIZE, deployed_tag, history_tag, segment_tag
+from imagectl.errors import ConfigError, ConflictError, RegistryError
+from imagectl.namespaces import SEGMENT_SIZE, exclusion_problems
 from imagectl.registries._base import MANIFEST_TYPES, Capabilities, Claim, Manifest, Registry, RemoteImage, RepositoryChange, ScanReport
+from imagectl.registries.kinds import ecr_account
 from imagectl.registries.oci import OciRegistry
-from imagectl.retention import ecr_lifecycle_policy, ecr_wildcard
+from imagectl.retention import ecr_lifecycle_policy
 from imagectl.sanitize import visible
 from imagectl.settings import RegistryConfig, Timeouts
+from imagectl.wildcards import ecr_wildcard
 
 BATCH_GET_LIMIT = 100  # BatchGetImage: imageIds has at most 100 members (API reference)
 assert SEGMENT_SIZE <= BATCH_GET_LIMIT  # one probe round (SEGMENT_SIZE - 1 tags) is one BatchGetImage call
 PAGE_SIZE = 1000  # DescribeImages / ListImages: maxResults at most 1000 (API reference)
-# A sample of every tag namespace imagectl claims or relies on never moving: an exclusion filter that matches
-# any of them makes the repository unsafe for imagectl's records.
-_OWN_TAG_SAMPLES = (
-    history_tag("prd", 1),
-    history_tag("dev", 100),
-    segment_tag("prd", 1),
-    deployed_tag("prd", "sha256:" + "0" * 64),
-    "v1.0.0",
-    RECORD_PREFIX + "DATA-1-1",
-    "DATA-1234-57",
-    "ctx-0",
-)
+# Control-plane operations that act on the caller's own registry and take no registryId (API reference).
+_CALLERS_REGISTRY = {"get_authorization_token", "get_registry_scanning_configuration", "put_registry_scanning_configuration"}
+PULL_SID = "imagectl-pull"  # the repository-policy statement registry init owns (pull_accounts); others are never touched
+PULL_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
 _PASS_THROUGH = {
     "RepositoryNotFoundException",
     "RepositoryAlreadyExistsException",
     "ImageNotFoundException",
     "LifecyclePolicyNotFoundException",
+    "RepositoryPolicyNotFoundException",
     "ScanNotFoundException",
     "ImageAlreadyExistsException",
     "ImageTagAlreadyExistsException",
@@ -67,6 +62,10 @@ class EcrRegistry(Registry):
 
     def __init__(self, config: RegistryConfig, login: Login | None = None, timeouts: Timeouts | None = None) -> None:
         super().__init__(config, login, timeouts)
+        account = ecr_account(config.host, config.settings)
+        if account is None:  # config.py refuses such a registry; a registry built by hand must say its account too
+            raise ConfigError(f"ECR registry '{self.name}' ({config.host}) names no AWS account", "set registry_id")
+        self.account: str = account
         self._client: Any = None
         self._data_plane: _EcrDataPlane | None = None
         self._repositories: dict[str, dict[str, Any]] = {}
@@ -75,14 +74,23 @@ class EcrRegistry(Registry):
     @property
     def ecr(self) -> Any:
         if self._client is None:
-            self._client = client("ecr", self.config.settings.region, self.timeouts)
+            self._client = client("ecr", self.config.settings.region, self.timeouts, self.config.identity)
         return self._client
+
+    def _acting_as(self) -> str:
+        identity = self.config.identity
+        return identity.describe() if identity else "the default AWS credential chain"
 
     def _call(self, operation: str, expect: str | None = None, **kwargs: Any) -> Any:
         """One control-plane call; ``expect`` names a key the answer must have (an endpoint answering a proxy's
         HTML page parses as an empty answer)."""
+        if operation not in _CALLERS_REGISTRY:
+            kwargs.setdefault("registryId", self.account)  # every call names its registry: never "the caller's own"
         try:
             response = getattr(self.ecr, operation)(**kwargs)
+        except IdentityError as exc:
+            exc.message = f"ECR registry '{self.name}' acts as {exc.message}"
+            raise
         except NoCredentialsError:
             raise RegistryError(
                 f"no AWS credentials for ECR registry '{self.name}'",
@@ -110,10 +118,16 @@ class EcrRegistry(Registry):
             )
         return response
 
-    @staticmethod
-    def _hint(code: str, message: str) -> str:
+    def _hint(self, code: str, message: str) -> str:
         if code in {"AccessDeniedException", "AccessDenied"}:
-            return "the AWS identity needs ecr:* rights on the repository"
+            caller = account_of(self.config.identity, self.timeouts)
+            if caller is not None and caller != self.account:
+                return (
+                    f"registry '{self.name}' is in account {self.account} but acts as {self._acting_as()}, in account {caller}: give it an "
+                    "identity of its own account ([identities] in imagectl.toml, identity = … under the registry), or grant "
+                    f"account {caller} in the repository policy"
+                )
+            return f"{self._acting_as()} needs the ECR actions imagectl uses on the repository (see the IAM policy in the docs)"
         if code == "LimitExceededException":
             return "an ECR service quota was reached (Service Quotas console, Amazon ECR); imagectl gc --env ENV frees images"
         if code in {"ThrottlingException", "TooManyRequestsException"}:
@@ -140,14 +154,15 @@ class EcrRegistry(Registry):
         return self._repositories[repository]
 
     def _mutability_problem(self, repo: dict[str, Any]) -> str | None:
-        """Why the repository's settings let imagectl's tags move, or None when they cannot."""
+        """Why the repository's settings let imagectl's tags move, or None when they cannot. Exclusion filters are
+        judged against every tag imagectl writes, for any environment name (namespaces.exclusion_problems)."""
         mode = repo.get("imageTagMutability")
         if mode == "IMMUTABLE":
             return None
         if mode == "IMMUTABLE_WITH_EXCLUSION":
-            filters = [f.get("filter", "") for f in repo.get("imageTagMutabilityExclusionFilters") or [] if isinstance(f, dict)]
-            bad = [f for f in filters if any(ecr_wildcard(f, tag) for tag in _OWN_TAG_SAMPLES)]
-            return f"its exclusion filter(s) {', '.join(bad)} make imagectl's tags mutable" if bad else None
+            filters = [str(f.get("filter", "")) for f in repo.get("imageTagMutabilityExclusionFilters") or [] if isinstance(f, dict)]
+            problems = exclusion_problems(filters)
+            return f"its exclusion filter {'; '.join(problems)}, so those tags are mutable" if problems else None
         return f"its tags are {mode or 'of unknown mutability'}"
 
     def require_immutable(self, repository: str) -> None:
@@ -216,10 +231,14 @@ class EcrRegistry(Registry):
         self._repositories.pop(repository, None)
         repo = self._describe(repository)
         if repo is None:
-            return [
+            changes = [
                 RepositoryChange(repository, "create", "tag immutability on, scan on push"),
                 RepositoryChange(repository, "set-lifecycle-policy", "keep deployed images and history, expire old builds"),
             ]
+            if self.config.settings.pull_accounts:
+                changes.append(RepositoryChange(repository, "set-repository-policy", self._pull_detail()))
+            scan = self._scan_rule_change(repository, created=True)
+            return changes + ([scan] if scan else [])
         changes = []
         problem = self._mutability_problem(repo)
         if problem:
@@ -239,7 +258,102 @@ class EcrRegistry(Registry):
             changes.append(
                 RepositoryChange(repository, "set-lifecycle-policy", "missing" if current is None else "differs from imagectl's")
             )
-        return changes
+        if self._pull_statement(self._repository_policy(repository)) != self._wanted_pull_statement():
+            changes.append(RepositoryChange(repository, "set-repository-policy", self._pull_detail()))
+        scan = self._scan_rule_change(repository)
+        return changes + ([scan] if scan else [])
+
+    # Cross-account pulls (EKS nodes of another account): one statement of the repository policy, imagectl's own
+    # (Sid imagectl-pull); every other statement is kept as it is
+    # (https://docs.aws.amazon.com/AmazonECR/latest/userguide/repository-policy-examples.html).
+
+    def _pull_detail(self) -> str:
+        accounts = self.config.settings.pull_accounts
+        return (
+            f"grant pull to account(s) {', '.join(accounts)} (statement {PULL_SID}; other statements kept)"
+            if accounts
+            else (f"remove imagectl's statement {PULL_SID} (other statements kept)")
+        )
+
+    def _wanted_pull_statement(self) -> dict[str, Any] | None:
+        accounts = sorted(self.config.settings.pull_accounts)
+        if not accounts:
+            return None
+        return {
+            "Sid": PULL_SID,
+            "Effect": "Allow",
+            "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in accounts]},
+            "Action": PULL_ACTIONS,
+        }
+
+    def _repository_policy(self, repository: str) -> dict[str, Any]:
+        try:
+            text = self._call("get_repository_policy", repositoryName=repository).get("policyText") or "{}"
+        except ClientError as exc:
+            if self._code(exc) in ("RepositoryPolicyNotFoundException", "RepositoryNotFoundException"):
+                return {}
+            raise
+        try:
+            policy = json.loads(text)
+        except ValueError:
+            raise RegistryError(
+                f"the repository policy of {repository} in registry '{self.name}' is not JSON", "fix it in the ECR console"
+            ) from None
+        return policy if isinstance(policy, dict) else {}
+
+    @staticmethod
+    def _statements(policy: dict[str, Any]) -> list[Any]:
+        statements = policy.get("Statement") or []
+        return [statements] if isinstance(statements, dict) else list(statements)
+
+    def _pull_statement(self, policy: dict[str, Any]) -> dict[str, Any] | None:
+        return next((s for s in self._statements(policy) if isinstance(s, dict) and s.get("Sid") == PULL_SID), None)
+
+    def _set_pull_policy(self, repository: str) -> None:
+        policy = self._repository_policy(repository)
+        others = [s for s in self._statements(policy) if not (isinstance(s, dict) and s.get("Sid") == PULL_SID)]
+        wanted = self._wanted_pull_statement()
+        statements = others + ([wanted] if wanted else [])
+        if not statements:
+            try:
+                self._call("delete_repository_policy", repositoryName=repository)
+            except ClientError as exc:
+                if self._code(exc) != "RepositoryPolicyNotFoundException":
+                    raise
+            return
+        document = {"Version": policy.get("Version", "2012-10-17"), "Statement": statements}
+        self._call("set_repository_policy", repositoryName=repository, policyText=json.dumps(document))
+
+    # Scanning: the registry scanning configuration decides (repository-level scan on push is deprecated in its favour,
+    # https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning.html). A repository no rule covers under
+    # enhanced scanning is added to the registry's scan-on-push rule; every other rule and filter is kept.
+
+    def _scan_rule_change(self, repository: str, created: bool = False) -> RepositoryChange | None:
+        setup = self.scan_setup(repository) if not created else None
+        if created:
+            if account_of(self.config.identity, self.timeouts) not in (self.account, None):
+                return None
+            configuration = self._call("get_registry_scanning_configuration").get("scanningConfiguration") or {}
+            covered = any(
+                ecr_wildcard(str(f.get("filter", "")), repository)
+                for rule in configuration.get("rules") or []
+                for f in rule.get("repositoryFilters") or []
+                if isinstance(f, dict)
+            )
+            setup = "enhanced-none" if configuration.get("scanType") == "ENHANCED" and not covered else None
+        if setup != "enhanced-none":
+            return None
+        return RepositoryChange(repository, "add-scan-rule", "enhanced scanning had no rule for it: added to the scan-on-push rule")
+
+    def _add_scan_rule(self, repository: str) -> None:
+        configuration = self._call("get_registry_scanning_configuration").get("scanningConfiguration") or {}
+        rules = [dict(r) for r in configuration.get("rules") or [] if isinstance(r, dict)]
+        on_push = next((r for r in rules if r.get("scanFrequency") == "SCAN_ON_PUSH"), None)
+        if on_push is None:
+            on_push = {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": []}
+            rules.append(on_push)
+        on_push["repositoryFilters"] = [*(on_push.get("repositoryFilters") or []), {"filter": repository, "filterType": "WILDCARD"}]
+        self._call("put_registry_scanning_configuration", scanType=configuration.get("scanType") or "ENHANCED", rules=rules)
 
     def apply_repository(self, changes: Iterable[RepositoryChange]) -> None:
         for change in changes:
@@ -264,6 +378,10 @@ class EcrRegistry(Registry):
                 self._call(
                     "put_lifecycle_policy", repositoryName=change.repository, lifecyclePolicyText=json.dumps(self.retention_policy())
                 )
+            elif change.action == "set-repository-policy":
+                self._set_pull_policy(change.repository)
+            elif change.action == "add-scan-rule":
+                self._add_scan_rule(change.repository)
             self._repositories.pop(change.repository, None)
 
     def _set_immutable(self, repository: str) -> None:
@@ -272,7 +390,7 @@ class EcrRegistry(Registry):
         keep = [
             f
             for f in repo.get("imageTagMutabilityExclusionFilters") or []
-            if isinstance(f, dict) and not any(ecr_wildcard(f.get("filter", ""), t) for t in _OWN_TAG_SAMPLES)
+            if isinstance(f, dict) and not exclusion_problems([str(f.get("filter", ""))])
         ]
         if keep:
             self._call(
@@ -420,24 +538,85 @@ class EcrRegistry(Registry):
 
     # -- scanning --------------------------------------------------------------------------------------------
 
-    def scan_findings(self, repository: str, digest: str) -> ScanReport:
+    def scan_setup(self, repository: str) -> str | None:
+        """How ECR scans images pushed to ``repository``: the registry scanning configuration's first rule whose
+        filter matches it (GetRegistryScanningConfiguration; image-scanning.html), else — basic scanning only — the
+        repository's own (deprecated) scanOnPush. None: not scanned. "unknown": the configuration cannot be read
+        (it is the caller's registry's, and the caller is in another account)."""
+        if account_of(self.config.identity, self.timeouts) not in (self.account, None):
+            return "unknown"
+        configuration = self._call("get_registry_scanning_configuration").get("scanningConfiguration") or {}
+        enhanced = configuration.get("scanType") == "ENHANCED"
+        for rule in configuration.get("rules") or []:
+            if any(ecr_wildcard(str(f.get("filter", "")), repository) for f in rule.get("repositoryFilters") or [] if isinstance(f, dict)):
+                frequency = {"CONTINUOUS_SCAN": "continuous", "SCAN_ON_PUSH": "on-push"}.get(str(rule.get("scanFrequency")), "manual")
+                return f"{'enhanced' if enhanced else 'basic'}-{frequency}"
         repo = self._describe(repository) or {}
+        if not enhanced and (repo.get("imageScanningConfiguration") or {}).get("scanOnPush"):
+            return "basic-on-push"
+        return "enhanced-none" if enhanced else "basic-manual"
+
+    def scan_findings(self, repository: str, digest: str) -> ScanReport:
         region = self.config.settings.region
-        account = repo.get("registryId", "")
-        link = f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{account}/{repository}/_/image/{digest}/details?region={region}"
+        link = f"https://{region}.console.aws.amazon.com/ecr/repositories/private/{self.account}/{repository}/_/image/{digest}/details?region={region}"
+        setup = self.scan_setup(repository)
         try:
             response = self._call("describe_image_scan_findings", repositoryName=repository, imageId={"imageDigest": digest}, maxResults=1)
         except ClientError as exc:
             if self._code(exc) == "ScanNotFoundException":
-                return ScanReport("NOT_FOUND", link=link, detail="no scan of this image (scan on push was off when it was pushed?)")
+                return ScanReport(
+                    "NOT_FOUND",
+                    link=link,
+                    detail="no scan of this image",
+                    setup=setup,
+                    advice=self._advice("NOT_FOUND", setup, repository, digest),
+                )
             if self._code(exc) == "ImageNotFoundException":
-                return ScanReport("NOT_FOUND", link=link, detail="the image is not in this repository")
+                return ScanReport("NOT_FOUND", link=link, detail="the image is not in this repository", setup=setup)
             raise
         status = str((response.get("imageScanStatus") or {}).get("status") or "UNKNOWN")
-        counts = (response.get("imageScanFindings") or {}).get("findingSeverityCounts") or {}
-        clean = {str(k).upper(): int(v) for k, v in counts.items() if isinstance(v, int)}
+        findings = response.get("imageScanFindings") or {}
+        counts = findings.get("findingSeverityCounts") or {}
+        clean = {str(k).upper(): int(v) for k, v in counts.items() if isinstance(v, int) and not isinstance(v, bool)}
         detail = str((response.get("imageScanStatus") or {}).get("description") or "")
-        return ScanReport(status, clean, link, visible(detail)[:200])
+        # Findings are final only once a scan completed: under enhanced scan on push ECR has been observed answering
+        # COMPLETE before any findings exist (aws/aws-sdk#289), with no imageScanCompletedAt.
+        completed = bool(findings.get("imageScanCompletedAt"))
+        return ScanReport(status, clean, link, visible(detail)[:200], completed, setup, self._advice(status, setup, repository, digest))
+
+    def _advice(self, status: str, setup: str | None, repository: str, digest: str) -> str:
+        """What makes the image's findings known, for this registry's scanning set-up (never a command that cannot work)."""
+        manual = f"aws ecr start-image-scan --registry-id {self.account} --repository-name {repository} --image-id imageDigest={digest}"
+        enhanced = (setup or "").startswith("enhanced")
+        if setup == "unknown":
+            return (
+                f"the scanning configuration of account {self.account} is not readable as {self._acting_as()}: "
+                "give the registry its own identity"
+            )
+        if status == "NOT_FOUND" and setup == "enhanced-none":
+            return "enhanced scanning has no rule for this repository: imagectl registry init adds one, then push the image again"
+        if status == "NOT_FOUND" and not enhanced:
+            return f"scan it: {manual}"
+        if status == "LIMIT_EXCEEDED":
+            return "basic scanning allows one scan per image every 24 hours: try again later"
+        if status == "SCAN_ELIGIBILITY_EXPIRED":
+            return (
+                "Inspector stopped scanning this image (its ECR re-scan duration lapsed): push it again, or lengthen the duration "
+                "in Inspector"
+            )
+        if status == "IMAGE_ARCHIVED":
+            return (
+                f"the image is archived: restore it (aws ecr update-image-storage-class --registry-id {self.account} "
+                f"--repository-name {repository} …)"
+            )
+        if status == "UNSUPPORTED_IMAGE":
+            return "ECR cannot scan this image (its operating system or media type is not supported)"
+        if enhanced:
+            return (
+                "enhanced scanning is Amazon Inspector's: see the image's coverage (aws inspector2 list-coverage) and wait for "
+                f"its findings ({setup})"
+            )
+        return f"scan it again: {manual}"
 
 
 class _EcrDataPlane(OciRegistry):

@@ -14,7 +14,9 @@ import pytest
 
 from tests import stack
 from tests.conftest import git
-from tests.ecr_harness import EcrHarness, Limits
+from tests.ecr_harness import DEFAULT_ACCOUNT, EcrHarness, Limits
+
+DEV_ACCOUNT, PRD_ACCOUNT = "111111111111", "222222222222"  # dev and prd in accounts of their own (test_ecr_accounts.py)
 
 PYTHON_STAND_IN = "imagectl-test/python:busybox"
 
@@ -104,7 +106,7 @@ def moto(stack_dir: Path) -> Iterator[stack.Server]:
 def ecr(stack_dir: Path, moto: stack.Server) -> Iterator[EcrHarness]:
     """ECR as documented: moto's control plane and a real distribution registry behind the harness (tests/ecr_harness.py)."""
     backing = stack.start_registry(stack_dir)
-    harness = EcrHarness(moto.url, backing.url)
+    harness = EcrHarness(moto.url, backing.url, accounts=(DEFAULT_ACCOUNT, DEV_ACCOUNT, PRD_ACCOUNT))
     yield harness
     harness.close()
     backing.stop()
@@ -116,6 +118,8 @@ def aws_env(ecr: EcrHarness, moto: stack.Server, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-northeast-2")
     monkeypatch.setenv("AWS_ENDPOINT_URL_ECR", ecr.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", moto.url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_IAM", moto.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", moto.url)
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto.url)
@@ -170,6 +174,7 @@ kind = "ecr"
 host = "{ecr_host}"
 region = "ap-northeast-2"
 insecure = {"true" if ecr_host.startswith("127.") else "false"}
+{f'registry_id = "{DEFAULT_ACCOUNT}"' if ecr_host.startswith("127.") else ""}
 {extra}
 {environments}"""
 

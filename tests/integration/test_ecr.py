@@ -24,6 +24,7 @@ from imagectl.registries.kinds import EcrSettings
 from imagectl.retention import RetentionConfig, ecr_lifecycle_policy
 from imagectl.settings import RegistryConfig
 from tests import stack
+from tests.ecr_harness import DEFAULT_ACCOUNT, Scan
 from tests.integration.airflow_helpers import get_variable
 from tests.integration.conftest import commit_change
 
@@ -51,7 +52,9 @@ def run(imagectl, root: Path, *args: str, env: dict[str, str] | None = None):
 
 
 def registry(ecr) -> EcrRegistry:
-    return EcrRegistry(RegistryConfig("aws", "ecr", ecr.host, EcrSettings(region="ap-northeast-2", insecure=True)))
+    return EcrRegistry(
+        RegistryConfig("aws", "ecr", ecr.host, EcrSettings(region="ap-northeast-2", insecure=True, registry_id=DEFAULT_ACCOUNT))
+    )
 
 
 def test_registry_init_creates_immutable_repositories_with_the_retention_policy(imagectl, make_project, aws_env):
@@ -143,8 +146,9 @@ def test_the_harness_enforces_ecrs_documented_rules(aws_env):
     no_layers = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": empty_descriptor, "layers": []}
     assert "at least 1 layer" in put(no_layers).json()["errors"][0]["message"]
     parameter = {**no_layers, "layers": [empty_descriptor], "artifactType": "application/x+json;version=1", "subject": empty_descriptor}
-    assert put(parameter).status_code == 400
-    assert put(no_layers, media="application/vnd.oci.image.manifest.v1+json;charset=utf-8").status_code == 400
+    # ECR answers an unacceptable manifest with 405 UNSUPPORTED (observed: opcr-io/policy#149, chainguard-dev/apko#450).
+    assert put(parameter).status_code == 405 and put(parameter).json()["errors"][0]["code"] == "UNSUPPORTED"
+    assert put(no_layers, media="application/vnd.oci.image.manifest.v1+json;charset=utf-8").status_code == 405
     good = {**no_layers, "layers": [empty_descriptor], "artifactType": "application/vnd.test+json"}
     assert put(good).status_code == 201
     again = put(good)  # identical content to an existing immutable tag: refused too
@@ -292,7 +296,7 @@ def test_an_ecr_endpoint_answering_html_is_one_line(imagectl, make_project, monk
 
 
 def test_scan_gate_with_ecr_findings(imagectl, make_project, aws_env, airflow3, moto):
-    """Promotion into an environment with max_severity checks ECR's scan findings (moto's configurable results)."""
+    """Promotion into an environment with max_severity checks ECR's scan findings (the harness's scans)."""
     root = make_project(
         "127.0.0.1:1",
         ecr_host=aws_env.host,
@@ -314,19 +318,7 @@ scan_wait = 0
     assert run(imagectl, root, "build", "--build-number", "1", "--env", "dev", "--quiet").exit_code == 0
     deployed = json.loads(run(imagectl, root, "deploy", "DATA-1234-1", "--env", "dev", "-o", "json").stdout)
     _, build = repos_of(root)
-    findings = {
-        "results": [
-            {
-                "registryId": "123456789012",
-                "repositoryName": build,
-                "imageId": {"imageDigest": deployed["revision"]["digest"]},
-                "imageScanStatus": {"status": "COMPLETE", "description": "done"},
-                "imageScanFindings": {"findingSeverityCounts": {"CRITICAL": 1, "HIGH": 3}, "findings": []},
-            }
-        ],
-        "region": "ap-northeast-2",
-    }
-    requests.post(f"{moto.url}/moto-api/static/ecr/scan-finding-results", json=findings, timeout=10).raise_for_status()
+    aws_env.set_scan(DEFAULT_ACCOUNT, build, deployed["revision"]["digest"], Scan("COMPLETE", {"CRITICAL": 1, "HIGH": 3}))
     refused = run(imagectl, root, "promote", "DATA-1234-1", "--from", "dev", "--to", "prd", "--yes")
     assert refused.exit_code == 15 and "1 CRITICAL finding(s), above prd's max_severity HIGH" in refused.stderr
     assert "console.aws.amazon.com/ecr/repositories/private/" in refused.stderr

@@ -31,6 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "imagectl.render",
             "imagectl.progress",
             "imagectl.context_hash",
+            "imagectl.wildcards",
         ),
     ),
     ("adapters", ("imagectl.adapters",)),

@@ -197,13 +197,13 @@ def test_scan_gate():
     image = stack.image("DATA-1-1")
     deploy(stack, "DATA-1-1")
     dev = stack.registries["dev"]
-    dev.scans[image.digest] = ScanReport("COMPLETE", {"CRITICAL": 2, "HIGH": 5}, "https://console/scan")
+    dev.scans[image.digest] = ScanReport("COMPLETE", {"CRITICAL": 2, "HIGH": 5}, "https://console/scan", completed=True)
     with pytest.raises(ScanGateError, match="2 CRITICAL finding") as info:
         promote(stack, "DATA-1-1")
     assert "https://console/scan" in info.value.one_line()
     forced = promote(stack, "DATA-1-1", force=True, reason="accepted risk INC-1")
     assert "scan gate" in forced.plan.forced and forced.plan.scan["above"] == {"CRITICAL": 2}
-    dev.scans[image.digest] = ScanReport("COMPLETE", {"HIGH": 5, "LOW": 1})
+    dev.scans[image.digest] = ScanReport("COMPLETE", {"HIGH": 5, "LOW": 1}, completed=True)
     assert promote(stack, "DATA-1-1").plan.scan["passed"] is True
     dev.scans[image.digest] = ScanReport("IN_PROGRESS")
     with pytest.raises(ScanGateError, match="still in progress"):
