@@ -74,7 +74,9 @@ class Environment:
         if self._variable is None:
             store = STORES[self.settings.variable_store]
             cls = getattr(importlib.import_module(store.module), store.cls)
-            self._variable = cls(self.settings.variable, self.settings.store, StoreContext(self.name, self.config.timeouts, self._airflow))
+            identity = self.config.identity(getattr(self.settings.store, "store_identity", None))
+            context = StoreContext(self.name, self.config.timeouts, self._airflow, identity)
+            self._variable = cls(self.settings.variable, self.settings.store, context)
         return self._variable
 
     def image(self, ref: str) -> Manifest | None:

@@ -7,11 +7,20 @@
 #   model and its children) → promote to prd (copied across registries, v1.0.0) → what a rollback would undo
 #   (diff) → roll dev back and freeze it → the next run runs the previous image → ci does not deploy over a
 #   freeze → unfreeze → history and status.
+#   usage: scripts/demo.sh [--ecr]
+#   --ecr: dev and prd are ECR registries in two AWS accounts (the ECR harness, tests/ecr_harness.py, on moto), each
+#   with its own identity: dev an IAM user's keys (a profile), prd a role assumed from another profile.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 root="$(pwd)"
+ecr=false
+case "${1:-}" in
+  --ecr) ecr=true ;;
+  "") ;;
+  *) fail "unknown option ${1}: the only option is --ecr" ;;
+esac
 step "setup" "its own line above says which of its steps failed"
 ./scripts/setup.sh
 step "start the Docker engine" "its own line above says why"
@@ -48,8 +57,16 @@ extra_ca="${IMAGECTL_EXTRA_CA-/etc/ssl/certs/ca-certificates.crt}"
 if [ -n "$extra_ca" ] && [ -f "$extra_ca" ]; then cp "$extra_ca" "$repo/images/base/certs/extra-ca.crt"; fi
 
 step "start the local servers" "their logs are under $stack/servers"
-echo "demo: starting two registries and Airflow 3 (standalone) on 127.0.0.1 ..."
-.venv/bin/python -m tests.stack --workdir "$stack/servers" --registries 2 --airflow 3 --standalone \
+registries=(--registries 2)
+mkdir -p "$stack/docker" && echo '{}' >"$stack/docker/config.json"
+if $ecr; then
+  # The DAG runs pull prd's images from its ECR: Airflow's Docker client reads the registry logins from
+  # $stack/docker (on EKS, the kubelet's ECR credential provider does this with the node's role).
+  registries=(--registries 0 --ecr-accounts 2)
+fi
+echo "demo: starting the registries and Airflow 3 (standalone) on 127.0.0.1 ..."
+.venv/bin/python -m tests.stack --workdir "$stack/servers" "${registries[@]}" --airflow 3 --standalone \
+  --airflow-env "DOCKER_CONFIG=$stack/docker" \
   --airflow-env "AIRFLOW__CORE__DAGS_FOLDER=$root/dags" \
   --airflow-env DBT_DAG_OPERATOR=docker --airflow-env DBT_DAG_DOCKER_NETWORK=host \
   --airflow-env DBT_DAG_DOCKER_AUTO_REMOVE=never --airflow-env DBT_DAG_IMAGE_VARIABLE=dbt_image_dev \
@@ -61,7 +78,7 @@ stack_pid=$!
 cleanup() {
   kill "$stack_pid" 2>/dev/null || true
   wait "$stack_pid" 2>/dev/null || true
-  if [ -n "${REGISTRY_1:-}" ]; then remove_containers '^$' "$REGISTRY_1/" "${REGISTRY_2:-}/"; fi
+  if [ -n "${registry_one:-}" ]; then remove_containers '^$' "$registry_one/" "${registry_two:-}/"; fi
 }
 on_exit cleanup
 for _ in $(seq 1 360); do
@@ -73,6 +90,56 @@ done
 # shellcheck disable=SC1091
 . "$stack/servers.env"
 export IMAGECTL_AIRFLOW_USERNAME="$AIRFLOW_USER" IMAGECTL_AIRFLOW_PASSWORD="$AIRFLOW_PASSWORD"
+
+if $ecr; then
+  step "give each account its identity" "see $stack/aws"
+  # Profiles as a CI agent would have them: dev's IAM user keys, and keys that may assume prd's role. Nothing in
+  # the default chain: every call must use its registry's own identity.
+  mkdir -p "$stack/aws"
+  cat >"$stack/aws/credentials" <<AWS
+[dev]
+aws_access_key_id = $ECR_1_ACCESS_KEY_ID
+aws_secret_access_key = $ECR_1_SECRET_ACCESS_KEY
+[release]
+aws_access_key_id = $AWS_BASE_ACCESS_KEY_ID
+aws_secret_access_key = $AWS_BASE_SECRET_ACCESS_KEY
+AWS
+  : >"$stack/aws/config"
+  export AWS_SHARED_CREDENTIALS_FILE="$stack/aws/credentials" AWS_CONFIG_FILE="$stack/aws/config" AWS_EC2_METADATA_DISABLED=true
+  export AWS_ENDPOINT_URL_ECR AWS_ENDPOINT_URL_STS AWS_REGION AWS_DEFAULT_REGION="$AWS_REGION" ECR_1_HOST ECR_2_HOST ECR_2_ROLE_ARN
+  unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN AWS_PROFILE
+  registry_one="$ECR_1_HOST" registry_two="$ECR_2_HOST"
+  registries_toml="[identities.dev]
+profile = \"dev\"
+[identities.prd]
+profile = \"release\"
+role_arn = \"$ECR_2_ROLE_ARN\"
+session_name = \"imagectl-demo\"
+[registries.dev]
+kind = \"ecr\"
+host = \"$ECR_1_HOST\"
+registry_id = \"$ECR_1_ACCOUNT\"
+region = \"$AWS_REGION\"
+insecure = true
+identity = \"dev\"
+[registries.prd]
+kind = \"ecr\"
+host = \"$ECR_2_HOST\"
+registry_id = \"$ECR_2_ACCOUNT\"
+region = \"$AWS_REGION\"
+insecure = true
+identity = \"prd\""
+else
+  registry_one="$REGISTRY_1" registry_two="$REGISTRY_2"
+  registries_toml="[registries.dev]
+kind = \"oci\"
+host = \"$REGISTRY_1\"
+insecure = true
+[registries.prd]
+kind = \"oci\"
+host = \"$REGISTRY_2\"
+insecure = true"
+fi
 
 step "write the repository's imagectl.toml and commit it"
 cat >"$repo/imagectl.toml" <<TOML
@@ -93,14 +160,7 @@ repository = "dbt-build"
 # DBT_PARSE_ENV: the values runs have for the env vars the profile reads, so the parse made at build time is
 # the one runs use (see images/build/dbt_parse.py). Never secrets: build arguments are in the image history.
 build_args = { DBT_PROJECT_PATH = "sample_project", DBT_PARSE_ENV = "DBT_DUCKDB_PATH=/data/jaffle.duckdb" }
-[registries.dev]
-kind = "oci"
-host = "$REGISTRY_1"
-insecure = true
-[registries.prd]
-kind = "oci"
-host = "$REGISTRY_2"
-insecure = true
+$registries_toml
 [environments.dev]
 registry = "dev"
 airflow_url = "$AIRFLOW_URL"
@@ -141,6 +201,13 @@ ran() {  # what a DAG run really ran: the container's image and the entrypoint's
 }
 bamboo() { env bamboo_buildNumber="$1" bamboo_planRepository_branchName=feature/DATA-1-orders bamboo_buildResultKey="DATA-DBT-$1" "${@:2}"; }
 
+if $ecr; then
+  chapter "imagectl registry init --env dev, then --env prd   (each in its own account, as its own identity)"
+  imagectl registry init --env dev
+  imagectl registry init --env prd
+  step "log the DAG runs' Docker client in to both registries" "see $stack/docker/config.json"
+  .venv/bin/python scripts/ecr-docker-login.py "$stack/docker/config.json" "dev=$ECR_1_HOST" "release=$ECR_2_HOST@$ECR_2_ROLE_ARN"
+fi
 chapter "imagectl ci --dry-run   (what Bamboo's step will do)"
 bamboo 1 imagectl ci --dry-run
 chapter "imagectl ci --wait   (build → push → deploy dev → slim dbt build; no state yet, so a full build)"

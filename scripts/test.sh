@@ -11,5 +11,7 @@ step "setup" "its own line above says which of its steps failed"
 IMAGECTL_SETUP_AIRFLOW2=1 ./scripts/setup.sh
 step "ruff" "fix what ruff lists above (.venv/bin/ruff check --fix . fixes some)"
 .venv/bin/ruff check .
+step "mypy" "fix the type errors mypy lists above"
+.venv/bin/mypy
 step "pytest" "the failed tests are listed above"
 .venv/bin/python -m pytest "$@"

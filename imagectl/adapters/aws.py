@@ -58,9 +58,11 @@ def _base(identity: Identity) -> boto3.session.Session:
         ) from None
 
 
-def _assumed(identity: Identity, timeouts: Timeouts | None) -> boto3.session.Session:
+def _assumed(identity: Identity, timeouts: Timeouts | None, region: str | None) -> boto3.session.Session:
     base = _base(identity)
-    sts = base.client("sts", config=_config(timeouts))
+    # STS in the region of the client that needs the credentials (regional endpoints are AWS's recommendation),
+    # else the global endpoint's region.
+    sts = base.client("sts", region_name=region or base.region_name or "us-east-1", config=_config(timeouts))
     arguments: dict[str, Any] = {"RoleArn": identity.role_arn, "RoleSessionName": identity.session_name}
     if identity.external_id:
         arguments["ExternalId"] = identity.external_id
@@ -99,7 +101,7 @@ def _assumed(identity: Identity, timeouts: Timeouts | None) -> boto3.session.Ses
     return boto3.session.Session(botocore_session=core)
 
 
-def session(identity: Identity | None, timeouts: Timeouts | None = None) -> boto3.session.Session:
+def session(identity: Identity | None, timeouts: Timeouts | None = None, region: str | None = None) -> boto3.session.Session:
     """The session acting as ``identity``: a role is assumed once per process (and refreshed); a profile or the
     default chain is read afresh (cheap, and it follows the environment it runs in)."""
     if identity is None:
@@ -109,17 +111,17 @@ def session(identity: Identity | None, timeouts: Timeouts | None = None) -> boto
     key = (identity, tuple(os.environ.get(name, "") for name in _BASE_VARIABLES))
     with _lock:
         if key not in _sessions:
-            _sessions[key] = _assumed(identity, timeouts)
+            _sessions[key] = _assumed(identity, timeouts, region)
         return _sessions[key]
 
 
 def client(service: str, region: str | None, timeouts: Timeouts | None = None, identity: Identity | None = None) -> Any:
-    return session(identity, timeouts).client(service, region_name=region, config=_config(timeouts))
+    return session(identity, timeouts, region).client(service, region_name=region, config=_config(timeouts))
 
 
-def account_of(identity: Identity | None, timeouts: Timeouts | None = None) -> str | None:
+def account_of(identity: Identity | None, timeouts: Timeouts | None = None, region: str | None = None) -> str | None:
     """The AWS account ``identity`` acts in (STS GetCallerIdentity), or None when it cannot be told."""
     try:
-        return str(session(identity, timeouts).client("sts", config=_config(timeouts)).get_caller_identity()["Account"])
+        return str(client("sts", region or "us-east-1", timeouts, identity).get_caller_identity()["Account"])
     except (BotoCoreError, ClientError, KeyError):
         return None

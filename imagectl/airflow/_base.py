@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from imagectl.credentials import Credentials
-from imagectl.settings import Timeouts
+from imagectl.settings import Identity, Timeouts
 
 
 @dataclass
@@ -118,3 +118,4 @@ class StoreContext:
     environment: str
     timeouts: Timeouts
     airflow: Callable[[], Airflow]
+    identity: Identity | None = None  # the AWS identity the store acts as (its settings' store_identity)

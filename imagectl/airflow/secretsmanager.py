@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from imagectl.adapters.aws import client
+from imagectl.adapters.aws import IdentityError, client
 from imagectl.airflow._base import ImageVariable, StoreContext
 from imagectl.airflow.stores import SecretsManagerSettings
 from imagectl.errors import AirflowError
@@ -40,14 +40,14 @@ class SecretsManagerVariable(ImageVariable):
     label = "Secrets Manager secret"
 
     def __init__(self, key: str, settings: SecretsManagerSettings, context: StoreContext) -> None:
-        self.key, self.region, self.timeouts = key, settings.store_region, context.timeouts
+        self.key, self.region, self.timeouts, self.identity = key, settings.store_region, context.timeouts, context.identity
         self.name = secret_name(key, settings.variables_prefix, settings.variables_sep)
         self._client: Any = None
 
     @property
     def aws(self) -> Any:
         if self._client is None:
-            self._client = client(self.service, self.region, self.timeouts)
+            self._client = client(self.service, self.region, self.timeouts, self.identity)
         return self._client
 
     def location(self) -> str:
@@ -62,6 +62,9 @@ class SecretsManagerVariable(ImageVariable):
                 raise
             message = visible(str(exc.response.get("Error", {}).get("Message", "")))[:200]
             raise AirflowError(f"{self.location()}: {operation} failed: {code}: {message}", self._hint(code)) from None
+        except IdentityError as exc:
+            exc.message = f"{self.location()} acts as {exc.message}"
+            raise
         except NoCredentialsError:
             raise AirflowError(f"no AWS credentials to reach {self.location()}", "configure the AWS credential chain") from None
         except NoRegionError:

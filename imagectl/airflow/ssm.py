@@ -26,7 +26,7 @@ class SsmVariable(SecretsManagerVariable):
     label = "SSM parameter"
 
     def __init__(self, key: str, settings: SsmSettings, context: StoreContext) -> None:
-        self.key, self.region, self.timeouts = key, settings.store_region, context.timeouts
+        self.key, self.region, self.timeouts, self.identity = key, settings.store_region, context.timeouts, context.identity
         self.name = parameter_name(key, settings.variables_prefix)
         self._client = None
 

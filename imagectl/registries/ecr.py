@@ -120,7 +120,7 @@ class EcrRegistry(Registry):
 
     def _hint(self, code: str, message: str) -> str:
         if code in {"AccessDeniedException", "AccessDenied"}:
-            caller = account_of(self.config.identity, self.timeouts)
+            caller = account_of(self.config.identity, self.timeouts, self.config.settings.region)
             if caller is not None and caller != self.account:
                 return (
                     f"registry '{self.name}' is in account {self.account} but acts as {self._acting_as()}, in account {caller}: give it an "
@@ -331,7 +331,7 @@ class EcrRegistry(Registry):
     def _scan_rule_change(self, repository: str, created: bool = False) -> RepositoryChange | None:
         setup = self.scan_setup(repository) if not created else None
         if created:
-            if account_of(self.config.identity, self.timeouts) not in (self.account, None):
+            if account_of(self.config.identity, self.timeouts, self.config.settings.region) not in (self.account, None):
                 return None
             configuration = self._call("get_registry_scanning_configuration").get("scanningConfiguration") or {}
             covered = any(
@@ -543,7 +543,7 @@ class EcrRegistry(Registry):
         filter matches it (GetRegistryScanningConfiguration; image-scanning.html), else — basic scanning only — the
         repository's own (deprecated) scanOnPush. None: not scanned. "unknown": the configuration cannot be read
         (it is the caller's registry's, and the caller is in another account)."""
-        if account_of(self.config.identity, self.timeouts) not in (self.account, None):
+        if account_of(self.config.identity, self.timeouts, self.config.settings.region) not in (self.account, None):
             return "unknown"
         configuration = self._call("get_registry_scanning_configuration").get("scanningConfiguration") or {}
         enhanced = configuration.get("scanType") == "ENHANCED"

@@ -400,3 +400,29 @@ def test_ecr_s_tag_listing_refuses_n_above_1000(two_accounts):
     assert answer.status_code == 400 and "less than or equal to 1000" in answer.json()["errors"][0]["message"]
     with pytest.raises(RegistryError):  # another account's registry, with no repository policy granting it
         registry(ecr, PRD_ACCOUNT, identity).list_tags("rules/tags")
+
+
+def test_a_variable_store_acts_as_its_own_identity(two_accounts, moto, tmp_path, monkeypatch):
+    """prd's Variable lives in prd's Secrets Manager: the store assumes prd's role, so the secret is written in account
+    222222222222 (and not in the account of the credentials it started from)."""
+    from imagectl.config import parse_config
+    from imagectl.workspace import Workspace
+    from tests.unit.helpers import BASE, tomllib
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", moto.url)
+    text = BASE.replace(
+        '[environments.prd]\nregistry = "prd"\n',
+        '[environments.prd]\nregistry = "prd"\nvariable_store = "secretsmanager"\nstore_region = "ap-northeast-2"\n'
+        'store_identity = "prd"\nvariables_prefix = "airflow/prd/variables"\n',
+    )
+    text += f'\n[identities.prd]\nprofile = "ci"\nrole_arn = "{PRD_ROLE}"\nexternal_id = "imagectl-prd"\n'
+    env = Workspace(parse_config(tmp_path / "imagectl.toml", tomllib.loads(text))).env("prd")
+    env.variable.write("prd.example/dbt-build:DATA-1-1@sha256:" + "1" * 64, "revision 1", {"imagectl:revision": "1"}, create=True)
+    assert env.variable.read().endswith("1" * 64)
+
+    def secrets(credentials):
+        client = boto3.client("secretsmanager", region_name="ap-northeast-2", endpoint_url=moto.url, **credentials)
+        return [s["Name"] for s in client.list_secrets()["SecretList"]]
+
+    assert "airflow/prd/variables/dbt_image" in secrets(two_accounts.accounts[PRD_ACCOUNT].credentials)
+    assert "airflow/prd/variables/dbt_image" not in secrets({"aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
