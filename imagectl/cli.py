@@ -6,6 +6,7 @@ when a command needs them, so ``--help`` and ``--version`` touch nothing outside
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import traceback
@@ -51,7 +52,7 @@ class ImagectlGroup(click.Group):
     """Turns every error into one line on stderr and its exit code (the only place that decides them)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        report.start(lambda text: click.echo(f"warning: {text}", err=True))
+        report.start(lambda text: click.echo(f"warning: {_redact(text)}", err=True))
         try:
             return super().invoke(ctx)
         except ImagectlError as exc:
@@ -76,9 +77,17 @@ class ImagectlGroup(click.Group):
 
 def _redact(text: str) -> str:
     from imagectl.credentials import Credentials
-    from imagectl.sanitize import visible
+    from imagectl.sanitize import redact_secrets, visible
 
-    return visible(Credentials.from_environ(os.environ).redact(text))
+    return visible(redact_secrets(Credentials.from_environ(os.environ).redact(text)))
+
+
+def _redact_output(text: str) -> str:
+    """Credentials a server echoed back never reach the terminal (control characters were escaped by the renderer)."""
+    from imagectl.credentials import Credentials
+    from imagectl.sanitize import redact_secrets
+
+    return redact_secrets(Credentials.from_environ(os.environ).redact(text))
 
 
 class Session:
@@ -110,7 +119,9 @@ class Session:
             try:
                 budget = float(os.environ["IMAGECTL_TIMEOUT"])
             except ValueError:
-                raise InputError("IMAGECTL_TIMEOUT is not a number of seconds", "e.g. IMAGECTL_TIMEOUT=300") from None
+                budget = math.nan
+            if not (math.isfinite(budget) and 1 <= budget <= 86_400):
+                raise InputError("IMAGECTL_TIMEOUT must be a number of seconds from 1 to 86400", "e.g. IMAGECTL_TIMEOUT=300")
         start_budget(budget)
         chosen = environment_from(flag_environment, os.environ)
         if chosen is None and needs_environment:
@@ -128,7 +139,7 @@ class Session:
         if self.output == "json":
             click.echo(to_json(result, report.collected()))
         else:
-            click.echo(result.text())
+            click.echo(_redact_output(result.text()))
 
     def change(self, action: Any, *, dry_run: bool | None = None) -> Any:
         """Run a changing command (action.py): its dry run, or confirmation, apply and notify; then show the result."""

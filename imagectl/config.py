@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import stat
 import sys
 import types
 import typing
@@ -32,6 +33,7 @@ else:  # pragma: no cover - exercised only on 3.10
     import tomli as tomllib
 
 CONFIG_NAME = "imagectl.toml"
+MAX_CONFIG_BYTES = 1 << 20
 IMAGE_NAMES = ("base", "build")
 SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
 WEBHOOK_FORMATS = ("slack", "json")
@@ -160,7 +162,13 @@ def load_config(path: Path | None = None, cwd: Path | None = None) -> Config:
     path = path if path is not None else find_config((cwd or Path.cwd()).resolve())
     try:
         path = path.resolve()
-        raw = path.read_bytes()
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block, /dev/zero would never end
+            raise ConfigError(f"config file {path} is not a regular file", "pass the path of imagectl.toml itself")
+        if status.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES} bytes", "pass the path of imagectl.toml itself")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory", "pass the path of imagectl.toml itself") from None
     except FileNotFoundError:
@@ -586,9 +594,10 @@ def _webhooks(webhooks: _Table) -> dict[str, WebhookConfig]:
 
 
 def _timeouts(table: _Table) -> Timeouts:
-    table.only({"connect", "read", "command"})
+    table.only({"connect", "read", "request", "command"})
     return Timeouts(
         connect=table.number("connect", 5.0, 0.1, 300),
         read=table.number("read", 30.0, 0.1, 3600),
+        request=table.number("request", 300.0, 1, 86_400),
         command=table.number("command", 600.0, 1, 86_400),
     )

@@ -13,6 +13,7 @@ credential chain (profile, role, AWS_* variables) finds them.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -79,8 +80,13 @@ class Credentials:
         return self.environ.get(self.webhook_variable(name)) or None
 
     def secrets(self) -> list[str]:
-        """Every secret value known here (passwords, webhook URLs), longest first, for redaction."""
-        values = {v for k, v in self.environ.items() if (k.endswith("_PASSWORD") or k.endswith("_URL")) and len(v) >= 4}
+        """Every secret value known here (passwords, tokens, webhook URLs, and the Basic encoding of each login),
+        longest first, for redaction."""
+        values = {v for k, v in self.environ.items() if k.endswith(("_PASSWORD", "_URL", "_TOKEN")) and len(v) >= 4}
+        for key, password in self.environ.items():
+            if key.endswith("_PASSWORD") and len(password) >= 4:
+                user = self.environ.get(key.removesuffix("PASSWORD") + "USERNAME", "")
+                values.add(base64.b64encode(f"{user}:{password}".encode()).decode().rstrip("="))
         return sorted(values, key=len, reverse=True)
 
     def redact(self, text: str) -> str:

@@ -75,7 +75,8 @@ def send(config: Config, credentials: Credentials, event: Event, timeouts: Timeo
     hooks = config.environment(event.environment).notify
     delivered = 0
     session = http.session(retries=1, backoff=0.2)
-    short = Timeouts(connect=min((timeouts or config.timeouts).connect, 5.0), read=min((timeouts or config.timeouts).read, 10.0))
+    limits = timeouts or config.timeouts
+    short = Timeouts(connect=min(limits.connect, 5.0), read=min(limits.read, 10.0), request=min(limits.request, 15.0))
     for name in hooks:
         url = credentials.webhook_url(name)
         if not url:

@@ -7,7 +7,6 @@ names comes from imagectl.toml, for tags and revisions from the registry (comple
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import click
 
 from imagectl.errors import InputError
+from imagectl.safejson import parse_json
 from imagectl.sanitize import MAX_ACTOR, MAX_REASON, check_free_text, visible
 from imagectl.tagging import (
     validate_build_number,
@@ -81,9 +81,9 @@ def build_arg(value: str) -> tuple[str, str]:
 
 def json_object(value: str) -> dict[str, Any]:
     try:
-        parsed = json.loads(value)
+        parsed = parse_json(value, 64 << 10, 16)
     except ValueError as exc:
-        raise InputError(f"not valid JSON: {exc}") from None
+        raise InputError(f"not valid JSON: {visible(str(exc))[:120]}") from None
     if not isinstance(parsed, dict):
         raise InputError('must be a JSON object, e.g. \'{"mode": "full"}\'')
     return parsed

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from imagectl.sanitize import visible
+from imagectl.sanitize import redact_secrets, visible
 
 SCHEMA = 1
 
@@ -54,7 +54,7 @@ def document(result: Result, warnings: Sequence[str] = ()) -> dict[str, Any]:
 
 
 def to_json(result: Result, warnings: Sequence[str] = ()) -> str:
-    return json.dumps(document(result, warnings), indent=2, sort_keys=False, default=_default)
+    return redact_secrets(json.dumps(document(result, warnings), indent=2, sort_keys=False, default=_default))
 
 
 def _default(value: Any) -> Any:
@@ -107,5 +107,5 @@ def parse_iso(text: str | None) -> datetime | None:
 
 
 def v(text: Any) -> str:
-    """Shorthand: an outside string made safe for a terminal."""
-    return visible("" if text is None else str(text))
+    """Shorthand: an outside string made safe for a terminal (and with any credential a server echoed redacted)."""
+    return visible(redact_secrets("" if text is None else str(text)))

@@ -6,6 +6,8 @@
 - ``strip_credentials``: ``https://user:TOKEN@host/repo.git`` → ``https://host/repo.git``, for every URL imagectl
   reads (git remotes, Bamboo variables, config) before it reaches a label, a record, a message or the history.
 - ``check_free_text``: a reason or actor has a length limit and no NUL, checked when the value is given.
+- ``redact_secrets``: credentials a server may echo back in an answer (Basic and Bearer values, JWTs, AWS keys and
+  session tokens, user:password@ in URLs) replaced by ``***`` in everything imagectl prints, text and JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ MAX_REASON = 500
 MAX_ACTOR = 100
 
 _SCP_LIKE = re.compile(r"^(?P<user>[^@/\s]+)@(?P<rest>[^@/\s:]+:.*)$")  # git@host:org/repo.git
+_SECRETS = [
+    (re.compile(r"(?i)\b(basic|bearer)(\s+|%20)[A-Za-z0-9._~+/=-]{8,}"), r"\1 ***"),
+    (re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "***"),  # a JWT
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "***"),  # an AWS access key id
+    (
+        re.compile(
+            r"(?i)(aws_secret_access_key|aws_session_token|x-amz-security-token|secretaccesskey|sessiontoken)([\"'=:\s]+)[A-Za-z0-9/+=]{16,}"
+        ),
+        r"\1\2***",
+    ),
+    (re.compile(r"[A-Za-z0-9/+]{200,}={0,2}"), "***"),  # a session token or other long base64 secret
+    (re.compile(r"(://)[^/\s:@]+:[^/\s@]+@"), r"\1***@"),  # user:password@ in a URL
+]
 
 
 def visible(text: str | None) -> str:
@@ -43,6 +58,13 @@ def visible(text: str | None) -> str:
     return "".join(out)
 
 
+def redact_secrets(text: str) -> str:
+    """``text`` with every credential-looking value (see the module docstring) replaced by ***."""
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
 def strip_credentials(url: str | None) -> str | None:
     """The URL without user information (user, password, token) and without query or fragment secrets."""
     if url is None:
@@ -50,6 +72,8 @@ def strip_credentials(url: str | None) -> str | None:
     url = url.strip()
     if not url:
         return url
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in url):
+        return "(unparseable URL)"  # a newline could hide a second URL (with its credentials) from the parser
     if "://" not in url:
         match = _SCP_LIKE.match(url)
         if match and match.group("user") in ("git", "ssh"):

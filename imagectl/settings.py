@@ -48,7 +48,8 @@ def setting(
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 5.0  # seconds to open a connection
-    read: float = 30.0  # seconds to wait for an answer to one request
+    read: float = 30.0  # seconds to wait for the next bytes of an answer
+    request: float = 300.0  # seconds one request may take in all, however slowly its answer comes (a blob upload included)
     command: float = 600.0  # the whole command's budget for network calls (not builds or --wait)
 
 

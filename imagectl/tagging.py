@@ -44,7 +44,7 @@ def validate_jira_key(key: str, allowed_projects: Iterable[str] = ()) -> str:
     """Return ``key`` if it is a well-formed Jira key (and in the allow-list, when one is set)."""
     if not _FULL_JIRA_KEY_RE.fullmatch(key):
         raise InputError(
-            f"'{key}' is not a Jira key",
+            f"'{_short(key)}' is not a Jira key",
             "use an upper-case project key and an issue number without leading zeros, e.g. DATA-1234",
         )
     allowed = sorted(set(allowed_projects))
@@ -67,7 +67,7 @@ def validate_build_number(value: str | int) -> int:
     text = str(value).strip()
     if not text.isascii() or not _BUILD_NUMBER_RE.fullmatch(text):
         raise InputError(
-            f"'{value}' is not a build number",
+            f"'{_short(str(value))}' is not a build number",
             "give a positive whole number without leading zeros (--build-number or bamboo_buildNumber)",
         )
     return int(text)
@@ -87,7 +87,7 @@ def validate_tag(tag: str) -> str:
         )
     reason = reserved_reason(tag)
     if reason:
-        raise InputError(f"the tag '{tag}' is refused: {reason}", "choose another tag, e.g. <JIRA-KEY>-<BUILD-NUMBER>")
+        raise InputError(f"the tag '{_short(tag)}' is refused: {reason}", "choose another tag, e.g. <JIRA-KEY>-<BUILD-NUMBER>")
     return tag
 
 

@@ -116,6 +116,9 @@ def session(identity: Identity | None, timeouts: Timeouts | None = None, region:
 
 
 def client(service: str, region: str | None, timeouts: Timeouts | None = None, identity: Identity | None = None) -> Any:
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION"):
+        if name in os.environ and not os.environ[name].strip() and not region:
+            raise ConfigError(f"{name} is set but empty", "unset it, or set it to an AWS region such as eu-west-1")
     return session(identity, timeouts, region).client(service, region_name=region, config=_config(timeouts))
 
 

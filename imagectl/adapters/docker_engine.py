@@ -6,6 +6,8 @@ Progress events are passed to a callback; the caller decides how to show them.
 
 from __future__ import annotations
 
+import errno
+import tempfile
 from collections import deque
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -72,6 +74,13 @@ class DockerEngine:
                     )
         except APIError as exc:
             raise DockerError(f"docker build of {tag} failed: {_short(exc)}", "check the Dockerfile and build context") from None
+        except OSError as exc:  # the SDK packs the build context into a temporary file first
+            if exc.errno == errno.ENOSPC:
+                raise DockerError(
+                    f"no space left to pack the build context of {tag} ({exc.filename or tempfile.gettempdir()})",
+                    "free space there, or point TMPDIR at a filesystem with room",
+                ) from None
+            raise DockerError(f"the build context of {tag} could not be read: {exc.strerror}", "check the context's files") from None
         if image_id is None:
             image_id = self.client.images.get(tag).id
         return image_id

@@ -35,10 +35,23 @@ class GitRepo:
             raise GitError(f"{path} is not inside a git repository", "run imagectl from your dbt repository's checkout") from None
         self.root = Path(self.repo.working_tree_dir or path)
 
+    def _refused(self) -> None:
+        """git refuses a repository owned by another user ("dubious ownership", CVE-2022-24765): say so, not "no
+        commits" (GitPython's own reading fails with a ValueError then)."""
+        try:
+            self.repo.git.rev_parse("--git-dir")
+        except git.GitCommandError as exc:
+            if "dubious ownership" in str(exc):
+                raise GitError(
+                    f'git refuses to read {self.root}: it is owned by another user ("dubious ownership")',
+                    f"if you trust it: git config --global --add safe.directory {self.root}",
+                ) from None
+
     def state(self) -> GitState:
         try:
             commit = self.repo.head.commit.hexsha
-        except ValueError:
+        except (ValueError, git.GitCommandError):
+            self._refused()
             raise GitError("the git repository has no commits yet", "commit something first") from None
         try:
             branch: str | None = self.repo.active_branch.name

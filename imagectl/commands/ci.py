@@ -26,6 +26,7 @@ from imagectl.errors import ConfigError
 from imagectl.progress import Progress
 from imagectl.render import Result, v
 from imagectl.rollout import ChangeAction, ChangeResult, frozen_message
+from imagectl.sanitize import strip_credentials
 from imagectl.workspace import Workspace
 
 BAMBOO_RESULT_KEY = "bamboo_buildResultKey"
@@ -247,7 +248,7 @@ class Ci(Action[CiPlan, CiResult]):
             build_number=number,
             tag=tag,
             result_key=result_key,
-            results_url=environ.get(BAMBOO_RESULTS_URL),
+            results_url=strip_credentials(environ.get(BAMBOO_RESULTS_URL)),  # it can carry user:token@
             environment=environment,
             build_environment=target_env,
             steps=steps,

@@ -32,6 +32,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "imagectl.progress",
             "imagectl.context_hash",
             "imagectl.wildcards",
+            "imagectl.safejson",
         ),
     ),
     ("adapters", ("imagectl.adapters",)),
