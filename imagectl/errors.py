@@ -133,16 +133,22 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.INPUT: "bad input (an option, a missing Jira key or build number, an empty --env)",
     Exit.CONFIG: "configuration problem (imagectl.toml, or a missing credential variable)",
     Exit.NOT_FOUND: "not found (tag, image, revision, DAG)",
-    Exit.CONFLICT: "conflict (a tag exists with other content; an image never ran where promote takes it from)",
+    Exit.CONFLICT: (
+        "conflict (a tag exists with other content; an image never ran where promote takes it from; "
+        "what a rollback would undo changed meanwhile)"
+    ),
     Exit.REGISTRY: "registry refused, unreachable, over a quota, or without a guarantee imagectl needs",
     Exit.DOCKER: "Docker engine unreachable, or a build/push failed",
     Exit.GIT: "git repository unreadable",
     Exit.AIRFLOW: "Airflow or the Variable store unreachable, refused, or shadowed by a secrets backend",
-    Exit.DRIFT: "status: an environment's Variable, history or last run disagree, or could not be read",
+    Exit.DRIFT: "status: an environment's Variable, history or last run disagree, its image is missing, or could not be read",
     Exit.RUN_FAILED: "trigger --wait / ci --wait: the DAG run failed",
     Exit.RAN_OTHER_IMAGE: "trigger --wait / ci --wait: the run's task rendered another image than the one deployed",
     Exit.ABORTED: "answered no at the confirmation prompt; nothing was changed",
-    Exit.FROZEN: "the environment is frozen (imagectl unfreeze, or --force --reason)",
+    Exit.FROZEN: (
+        "the environment is frozen (imagectl unfreeze, or --force --reason) — decided when the revision is claimed, "
+        "so also when a freeze landed after the plan"
+    ),
     Exit.SCAN_GATE: "the scan gate refused the promotion (findings above max_severity, or not checkable)",
     Exit.TIMEOUT: "the command's time budget or --wait --timeout ran out; the message says what is known",
 }

@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from imagectl.errors import ConflictError, RegistryError
+from imagectl.errors import ConflictError, NotFoundError, RegistryError
 from imagectl.namespaces import RELEASE_RE, SEGMENT_SIZE, history_tag, legacy_base_tag, segment_of, segment_tag
 from imagectl.records import (
     HISTORY_BASE,
@@ -58,13 +58,20 @@ from imagectl.records import (
 )
 from imagectl.registries._base import DIGEST_RE, Claim, Manifest, Registry
 from imagectl.report import warn
-from imagectl.tagging import DOCKER_TAG_RE
+from imagectl.tagging import DOCKER_TAG_RE, ENVIRONMENT_RE
 
 ACTIONS = ("deploy", "promote", "rollback", "freeze", "unfreeze")
+# decide(draft, predecessor) -> an existing revision that already is this change, or None (see History.append)
+Decide = Callable[["Revision", "Revision | None"], "Revision | None"]
 _P = "io.imagectl.history."
 NONCE = "io.imagectl.nonce"
 LEGACY_LAST = "io.imagectl.history.legacy-last"
 CLAIM_ATTEMPTS = 60
+MAX_GAP = 64  # slots a writer may step over (lost in races) between a revision and the one it replaces, unchecked
+MAX_STEP = 10_000  # beyond MAX_GAP, each slot stepped over must show its claim; this many at most
+FORGED_SPAN = 300  # slots without one valid record below the probe's top: that top is forged
+MAX_FORGED_TOPS = 8  # forged tops left out before the lookup gives up and says so
+SETTLE_SECONDS = 0.3  # how long a writer waits for a claimed slot below its own to show its record (plain OCI; see _bypassed)
 _TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _SHA_RE = re.compile(r"[0-9a-f]{7,40}")
 _INT_RE = re.compile(r"[0-9]{1,12}")
@@ -90,6 +97,7 @@ class Revision:
     frozen_at: str | None = None
     frozen_reason: str | None = None
     forced: str | None = None  # what --force overrode (a freeze, the scan gate, an image that never ran)
+    release_high: str | None = None  # the highest release version of the environment up to this revision (release environments)
     # Not stored: how the reader sees it.
     current: bool = False
     image_present: bool | None = None
@@ -153,6 +161,12 @@ class Revision:
         release = text("release", required=False, limit=40)
         if release is not None and not RELEASE_RE.fullmatch(release):
             raise InvalidRecord("has a release that is not a version")
+        release_high = text("release_high", required=False, limit=40)
+        if release_high is not None and not RELEASE_RE.fullmatch(release_high):
+            raise InvalidRecord("has a release_high that is not a version")
+        from_environment = text("from_environment", required=False, limit=40)
+        if from_environment is not None and not ENVIRONMENT_RE.fullmatch(from_environment):
+            raise InvalidRecord("names a from_environment that is not an environment name")
         replaces = integer("replaces", required=False)
         if replaces is not None and replaces >= number:
             raise InvalidRecord("replaces a later revision")
@@ -174,24 +188,29 @@ class Revision:
             reason=text("reason", required=False),
             release=release,
             replaces=replaces,
-            from_environment=text("from_environment", required=False, limit=40),
+            from_environment=from_environment,
             git_sha=git_sha,
             frozen=frozen is not None,
             frozen_by=text("frozen_by", required=False, limit=200),
             frozen_at=text("frozen_at", required=False, limit=40),
             frozen_reason=text("frozen_reason", required=False),
             forced=text("forced", required=False),
+            release_high=release_high,
         )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
 
+MAX_SLOT = 10**9  # more revisions than any history will have: a registry claiming more is forged or broken
+
+
 def find_last(exists: Callable[[list[int]], set[int]], lo: int, fanout: int, levels: int) -> int:
     """The largest n ≥ lo with exists(n), for a prefix-closed ``exists`` known true at lo (or lo = 0).
 
     One ``exists`` call per level, each with fanout-1 candidates; the first round widens (adds a level) only
-    when its top candidate exists, so the number of calls is the same for every history up to fanout**levels."""
+    when its top candidate exists, so the number of calls is the same for every history up to fanout**levels.
+    Widening stops at ``MAX_SLOT``: a registry that says every tag exists gets a RegistryError, not a hang."""
     step = fanout ** (levels - 1)
     top = True
     while True:
@@ -199,6 +218,11 @@ def find_last(exists: Callable[[list[int]], set[int]], lo: int, fanout: int, lev
         found = exists(candidates)
         best = max((c for c in candidates if c in found), default=lo)
         if top and best == candidates[-1]:
+            if best >= MAX_SLOT:
+                raise RegistryError(
+                    f"the registry says history slots beyond {MAX_SLOT:,} exist (revision tags up to {best:,})",
+                    "it answers 'exists' to tags nobody wrote, or someone forged them: check the registry (nothing was changed)",
+                )
             step *= fanout  # more revisions than this many levels reach: one level more (rare, and only once per decade)
             continue
         top = False
@@ -220,6 +244,8 @@ class History:
         self._cache: dict[int, Revision | None] = {}
         self._legacy: set[int] = set()  # cached slots whose record 0.1.0 wrote (format 1)
         self._last_seen = 0  # the highest slot seen claimed in this process (slots only ever grow)
+        self._legacy_last: int | None = None
+        self._from_segment: set[int] = set()  # cached revisions read from a segment (their single record expired)
 
     @property
     def caps(self) -> Any:
@@ -235,9 +261,11 @@ class History:
             levels, capacity = levels + 1, capacity * fanout
         return levels
 
-    def _existing(self, name: Callable[[int], str], numbers: list[int]) -> set[int]:
-        """Which of ``numbers`` have the tag ``name(n)`` (slots known invalid never count)."""
-        names = {name(n): n for n in numbers if n not in self._invalid}
+    def _existing(self, name: Callable[[int], str], numbers: list[int], claimed: bool = False) -> set[int]:
+        """Which of ``numbers`` have the tag ``name(n)``. Looking for the newest revision, slots known to hold no
+        valid record never count; looking for a free slot (``claimed``), every existing tag does — a forged door is
+        still a door nobody can claim."""
+        names = {name(n): n for n in numbers if claimed or n not in self._invalid}
         return {names[found] for found in self.registry.existing(self.repository, list(names))}
 
     def _probe(self, name: Callable[[int], str], lo: int) -> int:
@@ -245,16 +273,27 @@ class History:
         return find_last(lambda numbers: self._existing(name, numbers), lo, fanout, self._levels(fanout))
 
     def _legacy_base(self) -> int:
-        """Where 0.1.0's history ends, on registries where new writers claim doors (0 when there is none)."""
-        manifest = self.registry.get_manifest(self.repository, legacy_base_tag(self.environment))
-        if manifest is None:
-            return 0
-        try:
-            value = read_record(manifest, (HISTORY_BASE,)).annotations.get(LEGACY_LAST, "")
-        except InvalidRecord as exc:
-            warn(f"{legacy_base_tag(self.environment)} is not an imagectl record ({exc}); ignored")
-            return 0
-        return int(value) if _INT_RE.fullmatch(value) else 0
+        """Where 0.1.0's history ends, on registries where new writers claim doors (0 when there is none). Checked
+        against what it must agree with: the revision it names is a 0.1.0 record, and the one after it is not."""
+        if self._legacy_last is not None:
+            return self._legacy_last
+        tag = legacy_base_tag(self.environment)
+        manifest = self.registry.get_manifest(self.repository, tag)
+        value = 0
+        if manifest is not None:
+            try:
+                text = read_record(manifest, (HISTORY_BASE,)).annotations.get(LEGACY_LAST, "")
+                value = int(text) if _INT_RE.fullmatch(text) else 0
+            except InvalidRecord as exc:
+                warn(f"{tag} is not an imagectl record ({exc}); ignored")
+            if value and not (self._is_legacy(value) and not self._is_legacy(value + 1)):
+                warn(
+                    f"{tag} names revision {value} as the end of a 0.1.0 history, but that is not one; ignored "
+                    f"(remove the tag once nothing else is wrong: it is not imagectl's)"
+                )
+                value = 0
+        self._legacy_last = value
+        return value
 
     def last_slot(self) -> int:
         """The highest revision number claimed so far (won or not, valid or not): the next claim is after it.
@@ -280,6 +319,19 @@ class History:
         fanout = max(2, self.caps.probe_fanout)
         best = max(self._existing(name, [lo + i for i in range(1, fanout)]), default=lo)
         return best if best < lo + fanout - 1 else self._probe(name, best)
+
+    def _next_free(self, lo: int) -> int:
+        """The first slot above ``lo`` nobody has claimed: every existing tag counts, forged or not (a forged door is
+        still a door), and a run of them is stepped over in a bounded number of rounds."""
+        fanout = max(2, self.caps.probe_fanout)
+        window = [lo + i for i in range(1, fanout)]
+        taken = self._existing(self._slot_name, window, claimed=True)
+        free = [n for n in window if n not in taken]
+        if free:
+            return free[0]
+        return (
+            find_last(lambda numbers: self._existing(self._slot_name, numbers, claimed=True), window[-1], fanout, self._levels(fanout)) + 1
+        )
 
     # -- reading ---------------------------------------------------------------------------------------------
 
@@ -311,9 +363,36 @@ class History:
         return {n: self._cache[n] for n in numbers if self._cache.get(n) is not None}  # type: ignore[misc]
 
     def _read_segments(self, numbers: list[int]) -> None:
+        """Revisions whose single records expired, from their segment — checked against every single record of the
+        same block still readable: a segment that disagrees with one is not imagectl's, and none of it counts."""
         for segment in sorted({segment_of(n) for n in numbers}):
-            for revision in self.read_segment(segment):
-                self._cache.setdefault(revision.revision, revision)
+            revisions = self.read_segment(segment)
+            first = (segment - 1) * SEGMENT_SIZE + 1
+            singles = self._read_singles(list(range(first, first + SEGMENT_SIZE)))
+            disagree = [r.revision for r in revisions if r.revision in singles and singles[r.revision].annotations() != r.annotations()]
+            if disagree:
+                warn(
+                    f"{segment_tag(self.environment, segment)} in {self.repository} disagrees with the records of revision(s) "
+                    f"{', '.join(map(str, disagree[:5]))}; it is skipped (it is not imagectl's: remove it)"
+                )
+                continue
+            for revision in revisions:
+                if revision.revision not in self._cache:
+                    self._cache[revision.revision] = revision
+                    self._from_segment.add(revision.revision)
+
+    def _read_singles(self, numbers: list[int]) -> dict[int, Revision]:
+        """The single records among ``numbers`` that can be read (no segments)."""
+        found = {n: r for n in numbers if (r := self._cache.get(n)) is not None and n not in self._from_segment}
+        wanted = [n for n in numbers if n not in found and n not in self._invalid and n not in self._cache]
+        if wanted:
+            tags = {history_tag(self.environment, n): n for n in wanted}
+            for tag, manifest in self.registry.get_manifests(self.repository, list(tags)).items():
+                try:
+                    found[tags[tag]] = self._parse(tags[tag], manifest)
+                except InvalidRecord:
+                    continue
+        return found
 
     def read_segment(self, segment: int) -> list[Revision]:
         tag = segment_tag(self.environment, segment)
@@ -341,29 +420,60 @@ class History:
         return revisions
 
     def newest(self, limit: int = 20) -> list[Revision]:
-        """The newest ``limit`` valid revisions, newest first (constant cost in the history's length)."""
-        last = self.last_slot()
-        found: dict[int, Revision] = {}
-        attempts = 0
-        while last > 0 and attempts < 3:
-            attempts += 1
+        """The newest ``limit`` valid revisions, newest first (constant cost in the history's length).
+
+        The newest one must be plausible (``_implausible``): a forged tag at a probe marker, however valid it
+        looks, cannot make the history jump past the real one or hide it. Such slots are left out, each named in a
+        warning, and the lookup starts again below them (a bounded number of times)."""
+        for _ in range(MAX_FORGED_TOPS + 1):
+            last = self.last_slot()
+            found: dict[int, Revision] = {}
             top = last
             while top > 0 and len(found) < limit:
                 window = max(limit - len(found) + 10, min(self.caps.batch_read, 100))
                 numbers = list(range(top, max(0, top - window), -1))
                 found.update(self._read(numbers))
                 top = numbers[-1] - 1
-                if not found and top < last - 300:
-                    break  # 300 slots without one valid record: the top of the prefix is forged (see below)
-            if found or top <= 0:
-                break  # (slots claimed but not yet written, or lost in a race, are simply not revisions)
-            # The newest slots hold no valid record at all: a forged tag at a probe marker made the prefix look
-            # longer than it is. Leave those slots out and look again.
-            self._invalid.update(range(max(1, last - 300), last + 1))
+                if not found and top < last - FORGED_SPAN:
+                    break  # this many slots without one valid record: the top of the prefix is forged
+            newest = max(found) if found else None
+            if newest is None and (top <= 0 or last == 0):
+                return []
+            problem = self._implausible(found[newest]) if newest is not None else f"no valid record in the {FORGED_SPAN} slots below it"
+            if problem is None:
+                return [found[n] for n in sorted(found, reverse=True)][:limit]
+            forged = newest if newest is not None else last
+            warn(
+                f"{history_tag(self.environment, forged)} in {self.repository} is not a revision imagectl wrote ({problem}); "
+                f"it is left out — remove it: {self.registry.removal_hint(self.repository, history_tag(self.environment, forged))}"
+            )
+            self._invalid.update(range(max(1, (newest or last) - (0 if newest else FORGED_SPAN)), last + 1))
             self._last_seen = 0
-            warn(f"the newest history tags of {self.environment} below revision {last} hold no valid record; looking further down")
-            last = self.last_slot()
-        return [found[n] for n in sorted(found, reverse=True)][:limit]
+        raise RegistryError(
+            f"more than {MAX_FORGED_TOPS} forged revision tags sit on top of {self.environment}'s history in {self.repository}",
+            "someone with push rights wrote them: remove the tags the warnings above name, and restrict push rights (nothing was changed)",
+        )
+
+    def _implausible(self, revision: Revision) -> str | None:
+        """Why ``revision`` cannot be the newest one imagectl wrote, or None. A real revision above 1 replaces a real
+        revision a few slots below it (writers only step over slots lost in races); a forged one must then agree
+        with a real record too. (0.1.0's records are taken as they are.)"""
+        if revision.revision in self._legacy or revision.revision == 1:
+            return None
+        if revision.replaces is None:
+            if revision.revision > MAX_GAP:
+                return "it replaces nothing, far above revision 1"
+            under = self.newest_below(revision.revision, 1)
+            return f"it replaces nothing, but revision {under[0].revision} is below it" if under else None
+        gap = range(revision.replaces + 1, revision.revision)
+        if len(gap) >= MAX_GAP:
+            # Writers step over claimed slots only (lost in races, or forged doors): every slot between must be taken.
+            if len(gap) > MAX_STEP or len(self._existing(self._slot_name, list(gap), claimed=True)) < len(gap):
+                return f"it says it replaces revision {revision.replaces}, {len(gap) + 1} slots below it, over slots nobody claimed"
+        below = self._read([revision.replaces]).get(revision.replaces)
+        if below is None:
+            return f"the revision it says it replaces, {revision.replaces}, is not there"
+        return None
 
     def latest(self) -> Revision | None:
         newest = self.newest(1)
@@ -374,9 +484,17 @@ class History:
 
     # -- writing ---------------------------------------------------------------------------------------------
 
-    def append(self, draft: Revision, image: Manifest, complete: Callable[[Revision, Revision | None], None] | None = None) -> Revision:
-        """Claim the next revision for ``draft``; its number and ``replaces`` are filled in here, and
-        ``complete(draft, predecessor)`` may fill what depends on the revision before it (the freeze state)."""
+    def append(self, draft: Revision, image: Manifest, decide: Decide | None = None) -> Revision:
+        """Claim the next revision for ``draft``; its number and ``replaces`` are filled in here.
+
+        ``decide(draft, predecessor)`` is called for the slot about to be claimed, with the revision that will be
+        right below it — so every rule that depends on the newest revision (a freeze, "already there", the next
+        release version, the image a freeze keeps) is decided where the change is claimed, not when it was planned.
+        It may fill the draft (a new subject image is fetched here), raise to record nothing, or return an existing
+        revision that already is this change: then nothing is claimed and that revision is returned. On a plain OCI
+        registry a slot below ours that is claimed but not yet written is waited for (up to SETTLE_SECONDS) before
+        deciding, and after our claim the slots above are checked: a writer that decided without seeing our
+        revision makes us decide again on top of it."""
         base = 0 if self.caps.atomic_tag_create else self._legacy_base()
         latest = self.latest()
         if latest is None and not self.caps.atomic_tag_create and base == 0:
@@ -387,11 +505,20 @@ class History:
         if not self.caps.atomic_tag_create and base == 0 and latest is not None and self._is_legacy(latest.revision):
             self._write_legacy_base(latest.revision)
         for attempt in range(CLAIM_ATTEMPTS):
-            predecessor = next(iter(self.newest_below(number, 1)), None)
+            predecessor = self._settled_below(number)
             draft.revision = number
             draft.replaces = predecessor.revision if predecessor else None
-            if complete is not None:
-                complete(draft, predecessor)
+            if decide is not None:
+                existing = decide(draft, predecessor)
+                if existing is not None:
+                    return existing
+            if draft.digest != image.digest:  # the decision changed the subject (a freeze keeps the image it follows)
+                subject = self.registry.get_manifest(self.repository, draft.digest)
+                if subject is None:
+                    raise NotFoundError(
+                        f"the image {draft.digest[:19]} of revision {draft.replaces} is not in the registry", "nothing was changed"
+                    )
+                image = subject
             annotations = draft.annotations()
             annotations[NONCE] = uuid.uuid4().hex  # two identical drafts still differ: one claim each
             record = make_record(image, annotations, REVISION_RECORD)
@@ -403,12 +530,20 @@ class History:
             if outcome in (Claim.CLAIMED, Claim.SAME):
                 self._cache[number] = self._verify(number, record)
                 self._last_seen = max(self._last_seen, number)
-                self._maintain_segments(number, predecessor)
-                return draft
+                bypassed = self._bypassed(number) if decide is not None else None
+                if bypassed is None:
+                    self._maintain_segments(number, predecessor)
+                    return draft
+                warn(
+                    f"revision {number} of {self.environment} was recorded, but revision {bypassed.revision} above it was decided "
+                    f"without seeing it; deciding again on top of that"
+                )
+                number = self._next_free(bypassed.revision)
+                continue
             # Another writer has this slot: take the first free one after it (one round above it; a forged tag far
             # above is never seen from here, so it cannot make the history jump).
             self._last_seen = max(self._last_seen, number)
-            number = self._gallop(self._slot_name, number) + 1
+            number = self._next_free(number)
             # Writers that keep colliding on the same slot spread out: random exponential backoff in units of one
             # claim's duration (a splitter round can end with no winner when every claimer overwrote the register).
             time.sleep(random.uniform(0, min(elapsed * 2 ** min(attempt + 1, 6), 10.0)))
@@ -416,6 +551,33 @@ class History:
             f"could not claim a revision in {self.environment}'s history after {CLAIM_ATTEMPTS} attempts",
             "too many concurrent writers; nothing was recorded, try again",
         )
+
+    def _settled_below(self, number: int) -> Revision | None:
+        """The revision right below slot ``number``. On a plain OCI registry a claim (the door) and its record (the
+        tag) are two writes: a claimed slot below ours without its record is most likely being written now, so
+        wait for it a little before deciding on what is below it (an atomic registry has no such window)."""
+        deadline = time.monotonic() + SETTLE_SECONDS
+        while True:
+            below = next(iter(self.newest_below(number, 1)), None)
+            if self.caps.atomic_tag_create:
+                return below
+            gap = [n for n in range((below.revision if below else 0) + 1, number) if n not in self._invalid]
+            pending = self._existing(self._slot_name, gap, claimed=True) if gap else set()
+            if not pending or time.monotonic() > deadline:
+                return below  # (a door whose record never comes: a slot no claimer won)
+            time.sleep(0.05)
+            for n in pending:
+                self._cache.pop(n, None)
+
+    def _bypassed(self, number: int) -> Revision | None:
+        """A revision just above ``number`` that was decided without seeing it (it replaces one below ``number``),
+        or None. Only possible on plain OCI registries, when our record was written later than SETTLE_SECONDS
+        after our claim."""
+        if self.caps.atomic_tag_create:
+            return None
+        above = self._read(list(range(number + 1, number + 1 + MAX_GAP)))
+        late = [r for r in above.values() if r.replaces is not None and r.replaces < number]
+        return min(late, key=lambda r: r.revision) if late else None
 
     def newest_below(self, number: int, limit: int) -> list[Revision]:
         found: dict[int, Revision] = {}

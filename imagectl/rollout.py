@@ -28,11 +28,11 @@ import semver
 from imagectl.action import Action, Confirmation, Plan
 from imagectl.clock import now_text
 from imagectl.config import EnvironmentConfig
-from imagectl.errors import AirflowError, ConflictError, FrozenError, ImagectlError, NotFoundError
-from imagectl.history import Revision
+from imagectl.errors import AirflowError, ConflictError, FrozenError, ImagectlError, NotFoundError, RegistryError
+from imagectl.history import Decide, Revision
 from imagectl.image_copy import CopyStats, copy_manifest
 from imagectl.namespaces import RELEASE_RE, deployed_tag, record_tag
-from imagectl.registries._base import Claim, Manifest
+from imagectl.registries._base import Manifest
 from imagectl.render import Result, v
 from imagectl.report import warn
 
@@ -71,6 +71,8 @@ class ChangePlan(Plan):
     confirm_required: bool = False
     freeze: bool = False  # the environment is frozen after this change (freeze, rollback --freeze)
     forced: str | None = None  # what --force --reason overrides (recorded in the revision)
+    force: bool = False  # --force --reason given: a freeze found when the change is claimed is overridden too
+    implicit_target: bool = False  # a rollback to "the previous image": refused if the environment changed meanwhile
     create_variable: bool = False
     scan: dict[str, Any] | None = None
     diff: Any = None  # (rollback) what it would undo: a diff.Diff
@@ -288,6 +290,7 @@ def decide(
         confirm_required=settings.confirm,
         bump=bump,
         freeze=freeze,
+        force=force and bool(reason),
     )
     if current is not None and current.digest == digest:
         plan.tag, plan.reference, plan.release = current.tag, current.reference, current.release
@@ -395,16 +398,19 @@ def write_variable(env: Environment, revision: Revision, create: bool) -> str | 
     Two writers may record revisions N and N+1 and write the Variable in the opposite order; so after each
     write the writer reads the Variable back, then the history. The Variable is read first so that a newer
     revision recorded after the history read is its own writer's to write. Done when the Variable shows the
-    newest revision's image (ours, or a newer writer's that got there after us); otherwise write that image."""
+    newest revision's image (ours, or a newer writer's that got there after us); otherwise write that image.
+    The value written is always made here, from this registry, repository, tag and digest — never a record's
+    own ``reference`` field, which anyone with push rights could have forged."""
     target = revision
     value = None
     for _ in range(10):
-        env.variable.write(target.reference, description(target), facts(target), create)
+        wanted = env.reference(target.tag, target.digest)
+        env.variable.write(wanted, description(target), facts(target), create)
         value = env.variable.read()
         latest = env.history.latest()
         if latest is not None and latest.revision > target.revision:
             target = latest
-        if value == target.reference:
+        if value == env.reference(target.tag, target.digest):
             return value
     raise AirflowError(
         f"{env.variable.location()} reads back as {v(value)[:200]!r}, not revision {target.revision}'s image",
@@ -412,31 +418,80 @@ def write_variable(env: Environment, revision: Revision, create: bool) -> str | 
     )
 
 
-def claim_release(env: Environment, manifest: Manifest, version: str, bump: str) -> str:
-    """Claim ``version`` for the image (the same image's earlier claim counts: a re-run reuses its version)."""
-    for _ in range(20):
-        outcome = env.registry.claim_tag(env.repository, version, manifest)
-        if outcome in (Claim.CLAIMED, Claim.SAME):
-            return version
-        version = bumped(semver.Version.parse(version[1:]), bump)
-    raise ConflictError(f"could not claim a release version in {env.name}", "many concurrent releases; try again")
+def decide_at_claim(plan: ChangePlan, env: Environment) -> Decide:
+    """Every rule that depends on the newest revision, decided for the slot being claimed (History.append): the
+    plan's view may be stale by then (a concurrent freeze, deploy or release)."""
 
-
-def inherit_freeze(plan: ChangePlan) -> Any:
-    """The freeze state a new revision records: the plan's (freeze / unfreeze / --freeze), else its predecessor's."""
-
-    def complete(draft: Revision, predecessor: Revision | None) -> None:
-        if plan.action == "unfreeze":
-            draft.frozen, draft.frozen_by, draft.frozen_at, draft.frozen_reason = False, None, None, None
-        elif plan.freeze:
-            draft.frozen, draft.frozen_by, draft.frozen_at, draft.frozen_reason = True, plan.actor, draft.time, plan.reason
-        elif predecessor is not None and predecessor.frozen:
-            draft.frozen = True
-            draft.frozen_by, draft.frozen_at, draft.frozen_reason = predecessor.frozen_by, predecessor.frozen_at, predecessor.frozen_reason
+    def decide(draft: Revision, below: Revision | None) -> Revision | None:
+        if plan.action in ("freeze", "unfreeze"):
+            if below is None:
+                raise NotFoundError(f"{env.name} has no history to {plan.action}", f"deploy first: imagectl deploy TAG --env {env.name}")
+            # A freeze keeps the image of the revision it follows — whatever was deployed since it was planned.
+            draft.tag, draft.digest, draft.release, draft.git_sha = below.tag, below.digest, below.release, below.git_sha
+            draft.reference = env.reference(below.tag, below.digest)
+            if below.frozen == (plan.action == "freeze"):
+                return below  # already so: nothing recorded
         else:
-            draft.frozen = False
+            if below is not None and below.digest == draft.digest and (below.frozen or not plan.freeze):
+                return below  # the same change is already the newest revision (a concurrent run of it): nothing recorded
+            if below is not None and below.frozen and plan.action in ("deploy", "promote") and not plan.force:
+                raise FrozenError(
+                    f"{frozen_message(below)} (revision {below.revision}); nothing was recorded",
+                    f'imagectl unfreeze --env {env.name}, or pass --force --reason "…" (recorded)',
+                )
+            if below is not None and below.frozen and plan.action in ("deploy", "promote"):
+                if not plan.forced or "freeze" not in plan.forced:
+                    plan.add_forced(f"freeze: {frozen_message(below)}")
+                draft.forced = plan.forced
+            current = plan.current.revision if plan.current else None
+            if plan.implicit_target and (below.revision if below else None) != current:
+                raise ConflictError(
+                    f"{env.name} changed since the rollback was planned (now revision {below.revision if below else 0}"
+                    f"{f': {below.tag}' if below else ''}); nothing was recorded",
+                    "run the rollback again: it shows what it would undo now",
+                )
+        _inherit_freeze(plan, draft, below)
+        if env.settings.release:
+            _decide_release(plan, env, draft, below)
+        return None
 
-    return complete
+    return decide
+
+
+def _inherit_freeze(plan: ChangePlan, draft: Revision, below: Revision | None) -> None:
+    """The freeze state a new revision records: the plan's (freeze / unfreeze / --freeze), else its predecessor's."""
+    if plan.action == "unfreeze":
+        draft.frozen, draft.frozen_by, draft.frozen_at, draft.frozen_reason = False, None, None, None
+    elif plan.freeze:
+        draft.frozen, draft.frozen_by, draft.frozen_at, draft.frozen_reason = True, plan.actor, draft.time, plan.reason
+    elif below is not None and below.frozen:
+        draft.frozen = True
+        draft.frozen_by, draft.frozen_at, draft.frozen_reason = below.frozen_by, below.frozen_at, below.frozen_reason
+    else:
+        draft.frozen = False
+
+
+def _decide_release(plan: ChangePlan, env: Environment, draft: Revision, below: Revision | None) -> None:
+    """Release versions follow the revision order: a new release is the one after the highest so far, which every
+    revision carries (``release_high``), so concurrent promotes get distinct versions with no gap. A version tag
+    that already names another image (0.1.0 claimed versions before recording; or a forged tag) is stepped over."""
+    high = below.release_high if below is not None and below.release_high else _legacy_high(env, draft.revision)
+    if plan.action in ("deploy", "promote") and (plan.release_is_new or not draft.release):
+        version = bumped(semver.Version.parse(high[1:]), plan.bump) if high else "v1.0.0"
+        for _ in range(100):
+            taken = env.registry.get_manifest(env.repository, version)
+            if taken is None or taken.digest == draft.digest:
+                break
+            warn(f"the tag {version} in {env.repository} already names another image; the release takes the next version")
+            version = bumped(semver.Version.parse(version[1:]), "patch")
+        draft.release = version
+    draft.release_high = max([r for r in (high, draft.release) if r], key=lambda r: semver.Version.parse(r[1:]), default=None)
+
+
+def _legacy_high(env: Environment, number: int) -> str | None:
+    """The highest release among the newest revisions below ``number`` (records written before release_high)."""
+    versions = [r.release for r in env.history.newest_below(number, HISTORY_WINDOW) if r.release and RELEASE_RE.fullmatch(r.release)]
+    return max(versions, key=lambda r: semver.Version.parse(r[1:])) if versions else None
 
 
 def apply(plan: ChangePlan, target: Environment, source: Environment | None = None) -> ChangeResult:
@@ -456,8 +511,6 @@ def apply(plan: ChangePlan, target: Environment, source: Environment | None = No
         if plan.copy_from_registry and source is not None:
             copied = copy_manifest(source.registry, target.registry, target.repository, manifest, plan.tag)
             _copy_build_record(source, target, plan.tag, manifest)
-        if plan.release and plan.release_is_new:
-            plan.release = claim_release(target, manifest, plan.release, plan.bump)
         draft = Revision(
             environment=target.name,
             revision=0,
@@ -465,25 +518,57 @@ def apply(plan: ChangePlan, target: Environment, source: Environment | None = No
             action=plan.action,
             tag=plan.tag,
             digest=plan.digest,
-            reference=plan.reference,
+            reference=target.reference(plan.tag, plan.digest),
             actor=plan.actor,
             reason=plan.reason,
-            release=plan.release,
+            release=None if plan.release_is_new else plan.release,
             from_environment=plan.from_environment,
             git_sha=plan.git_sha,
             forced=plan.forced,
         )
-        revision = target.history.append(draft, manifest, complete=inherit_freeze(plan))
+        revision = target.history.append(draft, manifest, decide_at_claim(plan, target))
+        if revision is not draft:  # the change was already the newest revision when it came to be claimed
+            plan.state, plan.why = "complete", f"revision {revision.revision} already is this change: nothing new recorded"
+        plan.release = revision.release
+    if revision.digest != manifest.digest:
+        manifest = target.image(revision.digest) or manifest
     try:
         if plan.action not in ("freeze", "unfreeze"):
             _mark_deployed(target, manifest)
+        if revision.release and target.settings.release:
+            _tag_release(target, revision.release, manifest)
         value = write_variable(target, revision, plan.create_variable)
+        _still_there(target, manifest)
     except ImagectlError as exc:
         exc.message = f"revision {revision.revision} of {target.name} is recorded, but: {exc.message}"
         exc.hint = f"{exc.hint}; then re-run the same command to finish it (imagectl status --env {target.name} shows the state)"
         raise
-    revision.current = value == revision.reference
+    revision.current = value == target.reference(revision.tag, revision.digest)
     return ChangeResult(plan, revision, value, copied)
+
+
+def _tag_release(env: Environment, version: str, manifest: Manifest) -> None:
+    """The version tag on the released image (after its revision is recorded: the record decides the version)."""
+    try:
+        env.registry.put_manifest(env.repository, version, manifest)
+    except ConflictError:
+        warn(f"the tag {version} in {env.repository} names another image; the release is recorded in the history only")
+
+
+def _still_there(env: Environment, manifest: Manifest) -> None:
+    """The image the Variable now points at must exist: a concurrent gc may have deleted it between its last check
+    and its delete. gc checks again after deleting (commands/gc.py); this side checks after writing the Variable —
+    so whichever of the two acts last sees the other, and puts the image back (its manifest, byte for byte)."""
+    if env.registry.existing(env.repository, [manifest.digest]):
+        return
+    warn(f"{manifest.digest[:19]} was deleted from {env.repository} while it was deployed (a concurrent gc?); putting it back")
+    try:
+        env.registry.put_manifest(env.repository, deployed_tag(env.name, manifest.digest), manifest)
+    except ImagectlError as exc:
+        raise RegistryError(
+            f"the deployed image {manifest.digest[:19]} was deleted from {env.repository} and could not be put back ({exc.one_line()})",
+            f"roll back to an image that exists: imagectl rollback --env {env.name}",
+        ) from None
 
 
 def _mark_deployed(env: Environment, manifest: Manifest) -> None:

@@ -22,7 +22,7 @@ from imagectl.adapters import http
 from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
 from imagectl.records import InvalidRecord, Record, read_record
-from imagectl.registries._base import Registry
+from imagectl.registries._base import Manifest, Registry
 from imagectl.render import iso, parse_iso, short_digest, table, v
 from imagectl.report import warn
 from imagectl.retention import Decision, Entry, decide
@@ -247,24 +247,57 @@ class _Recheck:
 
 
 def _delete(workspace: Workspace, env: Environment, result: GcResult) -> None:
+    """Delete in batches; after each batch, look at every environment's history and Variable again and put back any
+    image a deploy started using meanwhile. A deploy writes its Variable and then checks that its image exists
+    (rollout._still_there); gc deletes and then checks the Variables: whichever acts last sees the other, so a
+    delete and a concurrent deploy cannot both succeed with the deployed image gone."""
     registry = env.registry
     recheck = _Recheck(workspace, env)
-    for item in result.to_delete:
-        why = recheck.why_keep(item)
-        if why:
-            item.keep, item.note = True, f"kept: {why}"
-            continue
-        try:
-            registry.delete_manifest(item.repository, item.digest)
-            item.deleted = True
-        except ImagectlError as exc:
-            item.note = f"not deleted: {exc.one_line()}"
-            warn(f"{item.repository}@{item.digest[:19]} was not deleted: {exc.one_line()}")
+    doomed = result.to_delete
+    for start in range(0, len(doomed), _Recheck.EVERY):
+        batch: list[tuple[GcItem, Manifest]] = []
+        for item in doomed[start : start + _Recheck.EVERY]:
+            why = recheck.why_keep(item)
+            if why:
+                item.keep, item.note = True, f"kept: {why}"
+                continue
+            manifest = registry.get_manifest(item.repository, item.digest)  # its bytes, to put it back if need be
+            if manifest is None:
+                item.note = "already gone"
+                continue
+            try:
+                registry.delete_manifest(item.repository, item.digest)
+                item.deleted = True
+                batch.append((item, manifest))
+            except ImagectlError as exc:
+                item.note = f"not deleted: {exc.one_line()}"
+                warn(f"{item.repository}@{item.digest[:19]} was not deleted: {exc.one_line()}")
+        if batch:
+            _put_back_what_is_in_use(workspace, env, batch)
     # Records of deleted images go with them (their subject is gone).
     deleted = {(i.repository, t) for i in result.items if i.deleted for t in i.tags if not ns.is_bookkeeping(t)}
     records = [(repo, ns.record_tag(tag)) for repo, tag in deleted]
     with ThreadPoolExecutor(max_workers=8) as pool:
         http.map_in(pool, lambda rt: _delete_record(registry, *rt), records)
+
+
+def _put_back_what_is_in_use(workspace: Workspace, env: Environment, batch: list[tuple[GcItem, Manifest]]) -> None:
+    in_use = _protected_digests(workspace, env.settings.registry)
+    users = [name for name, settings in workspace.config.environments.items() if settings.registry == env.settings.registry]
+    for item, manifest in batch:
+        why = in_use.get(item.digest)
+        if why is None:
+            continue
+        # Its own tags, and the deployed- tag of each environment using it (the delete removed the one a concurrent
+        # deploy wrote; without it the registry's retention policy would expire the image again).
+        tags = [*item.tags, *(ns.deployed_tag(name, item.digest) for name in users if why.startswith((f"{name} ", f"{name}'s ")))]
+        try:
+            for tag in dict.fromkeys(tags) or [manifest.digest]:
+                env.registry.put_manifest(item.repository, tag, manifest)
+            item.deleted, item.keep, item.note = False, True, f"kept: {why} (deployed while gc ran: put back)"
+        except ImagectlError as exc:
+            item.note = f"deleted while {why}, and could not be put back: {exc.one_line()}"
+            warn(f"{item.repository}@{item.digest[:19]} is in use ({why}) and could not be put back: {exc.one_line()}")
 
 
 def _delete_record(registry: Registry, repository: str, tag: str) -> None:

@@ -82,16 +82,17 @@ class Promote(ChangeAction):
                 f"{tag} does not exist in {source.name}'s registry '{source.registry.name}'", f"imagectl tags list --env {source.name}"
             )
         forced = None
-        # Every deploy tags the image deployed-<env>-<digest>: one read. The history is read only without that tag
-        # (an image 0.1.0 deployed: it tagged by revision number).
-        ran_there = bool(source.registry.existing(source.repository, [deployed_tag(source.name, manifest.digest)]))
-        if not ran_there:
-            ran = ran if ran is not None else source.history.newest(HISTORY_WINDOW)
-            ran_there = any(r.digest == manifest.digest for r in ran)
+        # The source's history is the proof that the image ran there (a deployed- tag is only a hint: anyone with push
+        # rights can write one). The newest revisions first; further back only when the tag says it ran.
+        ran = ran if ran is not None else source.history.newest(HISTORY_WINDOW)
+        ran_there = any(r.digest == manifest.digest for r in ran)
+        if not ran_there and len(ran) == HISTORY_WINDOW:
+            if source.registry.existing(source.repository, [deployed_tag(source.name, manifest.digest)]):
+                ran_there = any(r.digest == manifest.digest for r in source.history.newest(SEARCH_WINDOW))
         if not ran_there:
             if not request.force:
                 raise ConflictError(
-                    f"{tag} has never run in {source.name}, so it is not promoted",
+                    f"{tag} has never run in {source.name} (its newest {SEARCH_WINDOW} revisions), so it is not promoted",
                     f'deploy it to {source.name} first, or pass --force --reason "..." to promote it anyway',
                 )
             forced = f"never ran in {source.name}"

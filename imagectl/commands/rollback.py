@@ -58,6 +58,7 @@ class Rollback(ChangeAction):
             freeze=request.freeze,
         )
         plan.git_sha = next((r.git_sha for r in history if r.digest == digest and r.git_sha), None)
+        plan.implicit_target = request.to is None
         plan.create_variable = request.create
         if request.with_diff and plan.state == "new":
             from imagectl.commands.diff import Side, diff_images

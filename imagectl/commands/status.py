@@ -4,14 +4,16 @@ disagrees or could not be read."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from imagectl.environment import Environment
 from imagectl.errors import ImagectlError
 from imagectl.history import Revision
+from imagectl.registries._base import DIGEST_RE
 from imagectl.render import Result, parse_iso, v
-from imagectl.rollout import HISTORY_WINDOW, frozen_message, next_release
+from imagectl.rollout import HISTORY_WINDOW, frozen_message
 from imagectl.workspace import Workspace
 
 
@@ -51,7 +53,8 @@ class EnvironmentStatus:
     hint: str | None
     errors: list[str] = field(default_factory=list)
     last_run: LastRun | None = None
-    unrecorded_release: str | None = None
+    untagged_release: str | None = None  # the latest revision's release version whose tag is missing
+    image_missing: bool = False  # the image the Variable points at is not in the registry
 
     def json(self) -> dict[str, Any]:
         latest = self.latest
@@ -64,7 +67,8 @@ class EnvironmentStatus:
             "latest_revision": latest.to_json() if latest else None,
             "frozen": bool(latest and latest.frozen),
             "last_run": self.last_run.json() if self.last_run else None,
-            "unrecorded_release": self.unrecorded_release,
+            "untagged_release": self.untagged_release,
+            "image_missing": self.image_missing,
             "agree": self.agree,
             "errors": self.errors,
             "hint": self.hint,
@@ -96,8 +100,10 @@ class EnvironmentStatus:
             lines.append(
                 f"  last run  {r.dag_id} {v(r.run_id)} ({r.state}): {r.verdict}" + (f" — {v(r.image)}" if r.image and not r.agrees else "")
             )
-        if e.unrecorded_release:
-            lines.append(f"  release   {e.unrecorded_release} is claimed on an image but recorded in no revision (an interrupted promote?)")
+        if e.untagged_release:
+            lines.append(f"  release   {e.untagged_release} is recorded, but its version tag is missing (an interrupted promote?)")
+        if e.image_missing:
+            lines.append("  image     the image the Variable points at is NOT in the registry (deleted?): the next run cannot start")
         for error in e.errors:
             lines.append(f"  error     {v(error)}")
         if e.hint:
@@ -122,9 +128,10 @@ class StatusView(Result):
         return "\n".join(e.text() for e in self.environments)
 
 
-def rerun_command(revision: Revision) -> str:
-    """The command that, run again, finishes ``revision``."""
-    if revision.action == "promote" and revision.from_environment:
+def rerun_command(revision: Revision, environments: Collection[str] = ()) -> str:
+    """The command that, run again, finishes ``revision``. Only checked values go into it: the tag and environment
+    names were validated when the record was read, and a from_environment must be one of imagectl.toml's."""
+    if revision.action == "promote" and revision.from_environment and revision.from_environment in environments:
         return f"imagectl promote {revision.tag} --from {revision.from_environment} --to {revision.environment}"
     if revision.action == "rollback":
         return f"imagectl rollback --env {revision.environment} --to {revision.tag}"
@@ -174,27 +181,38 @@ def environment_status(env: Environment) -> EnvironmentStatus:
             status.last_run = _last_run(env, status.latest, status.variable_value)
         except ImagectlError as exc:
             status.errors.append(f"airflow: {exc.one_line()}")
-    if env.settings.release and not status.errors:
+    latest, value = status.latest, status.variable_value
+    expected = env.reference(latest.tag, latest.digest) if latest else None  # never a record's own reference field
+    if not status.errors:
         try:
-            status.unrecorded_release = _unrecorded_release(env, history)
+            if env.settings.release and latest is not None and latest.release:
+                status.untagged_release = _untagged_release(env, latest)
+            pinned = value.rsplit("@", 1)[1] if value and "@" in value else None
+            status.image_missing = (
+                pinned is not None and DIGEST_RE.fullmatch(pinned) is not None and not env.registry.existing(env.repository, [pinned])
+            )
         except ImagectlError as exc:
             status.errors.append(f"registry: {exc.one_line()}")
-    latest, value = status.latest, status.variable_value
     run_ok = status.last_run is None or status.last_run.agrees
     status.agree = (
         not status.errors
         and run_ok
-        and not status.unrecorded_release
-        and ((latest is None and value is None) or (latest is not None and value == latest.reference))
+        and not status.untagged_release
+        and not status.image_missing
+        and ((latest is None and value is None) or (latest is not None and value == expected))
     )
     if status.errors:
         status.hint = "fix the error above and run imagectl status again"
     elif latest is None and value is not None:
         status.hint = f"the Variable was set outside imagectl; record it with: imagectl deploy TAG --env {name}"
-    elif latest is not None and value != latest.reference:
-        older = next((r for r in history if r.reference == value), None)
+    elif latest is not None and value != expected:
+        older = next((r for r in history if env.reference(r.tag, r.digest) == value), None)
         holds = f"revision {older.revision}'s image" if older else "an image imagectl did not record"
-        status.hint = f"the Variable holds {holds}, not revision {latest.revision}: finish it with: {rerun_command(latest)}"
+        status.hint = (
+            f"the Variable holds {holds}, not revision {latest.revision}: finish it with: {rerun_command(latest, config.environments)}"
+        )
+    elif status.image_missing:
+        status.hint = f"roll back to an image that exists: imagectl rollback --env {name}"
     elif not run_ok:
         status.hint = (
             "the latest dbt run rendered another image than the Variable holds: a secrets backend or AIRFLOW_VAR_ setting "
@@ -202,16 +220,16 @@ def environment_status(env: Environment) -> EnvironmentStatus:
             "environments needs a DAG per environment: DBT_DAG_EXTRA_DAGS and environments.<name>.dbt_dag); "
             f"check with imagectl trigger {config.dbt_dag_for(name)} --env {name} --wait"
         )
-    elif status.unrecorded_release:
-        status.hint = "re-run the interrupted promote to record it (it reuses that version)"
+    elif status.untagged_release and latest is not None:
+        status.hint = f"finish it (the version is already decided by its record): {rerun_command(latest, config.environments)}"
     return status
 
 
-def _unrecorded_release(env: Environment, history: list[Revision]) -> str | None:
-    """A version tag claimed after the newest recorded release, i.e. a promote interrupted before its record."""
-    candidates = [next_release(history, bump) for bump in ("patch", "minor", "major")]
-    found = env.registry.existing(env.repository, candidates)
-    return next((c for c in candidates if c in found), None)
+def _untagged_release(env: Environment, latest: Revision) -> str | None:
+    """The latest revision's release version when its tag is missing (a promote interrupted after its record)."""
+    assert latest.release is not None
+    tagged = env.registry.get_manifest(env.repository, latest.release)
+    return None if tagged is not None and tagged.digest == latest.digest else latest.release
 
 
 def status(workspace: Workspace, environment: str | None) -> StatusView:

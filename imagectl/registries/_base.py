@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, ClassVar
 
 from imagectl.credentials import Login
 from imagectl.errors import RegistryError
+from imagectl.safejson import parse_json
 from imagectl.settings import RegistryConfig, Timeouts
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -46,8 +47,8 @@ class Manifest:
 
     @classmethod
     def from_bytes(cls, raw: bytes, media_type: str | None = None) -> Manifest:
-        """Raises ValueError when ``raw`` is not a JSON object (callers turn that into their own error)."""
-        doc = json.loads(raw)
+        """Raises ValueError when ``raw`` is not a JSON object of sane size and depth (callers turn that into their own error)."""
+        doc = parse_json(raw, 4 << 20)
         if not isinstance(doc, dict):
             raise ValueError("a manifest must be a JSON object")
         declared = doc.get("mediaType") if isinstance(doc.get("mediaType"), str) else None
@@ -160,6 +161,13 @@ class Registry(ABC):
     def claim_tag(self, repository: str, tag: str, manifest: Manifest) -> Claim:
         """Create ``tag`` for ``manifest`` unless any other writer has or gets it: of concurrent claimers at
         most one gets CLAIMED. Raises RegistryError when the registry cannot give that guarantee right now."""
+
+    def removal_hint(self, repository: str, tag: str) -> str:
+        """How a person removes a tag imagectl did not write (it never deletes what it cannot vouch for itself)."""
+        return (
+            f"delete {self.reference(repository, tag)} with the registry's own tools "
+            f"(distribution: DELETE /v2/{repository}/manifests/<digest>)"
+        )
 
     def retention_policy(self) -> dict[str, Any] | None:
         """The retention policy the registry enforces itself, or None when it has none (gc is the only cleaner)."""

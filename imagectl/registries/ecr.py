@@ -216,6 +216,9 @@ class EcrRegistry(Registry):
     def retention_policy(self) -> dict[str, Any] | None:
         return ecr_lifecycle_policy(self.config.retention)
 
+    def removal_hint(self, repository: str, tag: str) -> str:
+        return f"aws ecr batch-delete-image --registry-id {self.account} --repository-name {repository} --image-ids imageTag={tag}"
+
     # -- repositories ----------------------------------------------------------------------------------------
 
     def docker_auth(self) -> dict[str, str] | None:
@@ -469,11 +472,16 @@ class EcrRegistry(Registry):
                 try:
                     raw = image["imageManifest"].encode()
                     image_id = image["imageId"]
-                    manifest = Manifest(
-                        raw, image.get("imageManifestMediaType") or Manifest.from_bytes(raw).media_type, image_id["imageDigest"]
-                    )
+                    manifest = Manifest.from_bytes(raw, image.get("imageManifestMediaType") or None)
                 except (KeyError, TypeError, AttributeError, ValueError):
                     continue  # an unreadable entry is treated as missing; callers validate what they read
+                if image_id.get("imageDigest") != manifest.digest:
+                    # Content addressing: the bytes must have the digest ECR says they have (a swapped answer is refused).
+                    raise RegistryError(
+                        f"ECR answered {repository}@{str(image_id.get('imageDigest'))[:19]} with a manifest whose digest is "
+                        f"{manifest.digest[:19]}",
+                        "the registry (or something between) returned other content; nothing was changed",
+                    )
                 for ref in chunk:
                     if ref == image_id.get("imageTag") or ref == manifest.digest:
                         found[ref] = manifest
@@ -487,6 +495,7 @@ class EcrRegistry(Registry):
     # -- writing ---------------------------------------------------------------------------------------------
 
     def put_manifest(self, repository: str, tag: str, manifest: Manifest) -> bool:
+        self._cache.pop((repository, tag), None)  # read it afresh: a tag remembered here may have been deleted since
         current = self.get_manifest(repository, tag)
         if current is not None:
             if current.digest == manifest.digest:

@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO, Protocol, cast
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit
 
 import requests
 
@@ -48,6 +48,7 @@ from imagectl.settings import RegistryConfig, Timeouts
 _ACCEPT = ", ".join(MANIFEST_TYPES)
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 PARALLEL = 16
+MAX_MANIFEST = 4 << 20  # the distribution spec's recommended manifest size limit (4 MiB)
 DOOR_ARTIFACT = "application/vnd.imagectl.door.v1+json"
 
 
@@ -181,6 +182,12 @@ class OciRegistry(Registry):
         realm = params.pop("realm", None)
         if not realm or not realm.startswith(("http://", "https://")):
             raise RegistryError(f"registry '{self.name}' sent an auth challenge without a usable realm", "check the registry's auth set-up")
+        if not self._realm_allowed(realm):
+            raise RegistryError(
+                f"registry '{self.name}' asks for its login to be sent to {visible(urlsplit(realm).netloc)[:80]}, outside its own domain "
+                "(or over plain HTTP); imagectl does not send it there",
+                "check that the registry host in imagectl.toml is the registry you mean",
+            )
         params["scope"] = scope
         try:
             response = http.send(self.http, "GET", realm, timeouts=self.timeouts, what="a token", params=params, auth=self._credentials())
@@ -195,6 +202,20 @@ class OciRegistry(Registry):
         if not isinstance(token, str) or not token:
             raise RegistryError(f"registry '{self.name}' answered the token request without a token", "check the registry's auth set-up")
         return token
+
+    def _realm_allowed(self, realm: str) -> bool:
+        """The token service a registry names may be on another host of the registry's own domain (GitLab:
+        registry.gitlab.com → gitlab.com; Docker Hub: registry-1.docker.io → auth.docker.io), never elsewhere,
+        and over HTTPS unless the registry itself is plain HTTP."""
+        parts = urlsplit(realm)
+        if parts.scheme != "https" and not self.config.insecure:
+            return False
+        mine, theirs = (urlsplit(self.base_url).hostname or ""), (parts.hostname or "")
+        if mine == theirs:
+            return True
+        if any(c.isalpha() for c in mine) and any(c.isalpha() for c in theirs):  # names, not IP addresses
+            return mine.split(".")[-2:] == theirs.split(".")[-2:] and len(mine.split(".")) >= 2
+        return False
 
     @staticmethod
     def _scope(repository: str, push: bool = False) -> str:
@@ -276,12 +297,21 @@ class OciRegistry(Registry):
         if response.status_code != 200:
             raise self._unexpected(response, what)
         media_type = response.headers.get("Content-Type", "").split(";")[0].strip() or None
+        if len(response.content) > MAX_MANIFEST:
+            raise RegistryError(f"registry '{self.name}' answered {what} with more than {MAX_MANIFEST} bytes", "it is not a manifest")
         try:
-            return Manifest.from_bytes(response.content, media_type)
+            manifest = Manifest.from_bytes(response.content, media_type)
         except ValueError:
             raise RegistryError(
                 f"registry '{self.name}' answered {what} with something that is not a manifest", "check that host points at a registry"
             ) from None
+        if ref.startswith("sha256:") and manifest.digest != ref:
+            # Content addressing: what comes back for a digest must have that digest (a swapped answer is refused).
+            raise RegistryError(
+                f"registry '{self.name}' answered {what} with a manifest whose digest is {manifest.digest[:19]}",
+                "the registry (or something between) returned other content; nothing was changed",
+            )
+        return manifest
 
     def get_manifests(self, repository: str, refs: list[str]) -> dict[str, Manifest]:
         refs = list(dict.fromkeys(refs))
@@ -364,8 +394,15 @@ class OciRegistry(Registry):
         return response.status_code == 200
 
     def open_blob(self, repository: str, digest: str) -> BinaryIO:
+        # A registry may redirect a blob download to storage on another host (ECR: a pre-signed S3 URL): followed,
+        # with no credentials (adapters/http.py).
         response = self._request(
-            "GET", self._path(repository, "blobs", digest), self._scope(repository), stream=True, what=f"reading blob {digest[:19]}"
+            "GET",
+            self._path(repository, "blobs", digest),
+            self._scope(repository),
+            stream=True,
+            offsite_redirects=True,
+            what=f"reading blob {digest[:19]}",
         )
         if response.status_code != 200:
             raise self._unexpected(response, f"reading blob {digest[:19]} from {repository}")

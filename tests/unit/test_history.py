@@ -47,6 +47,7 @@ def seed(
     for n in range(max(start, start + count - 100) if cheap else start, start + count):
         revision = draft("DATA-1-1", image, env)
         revision.revision = n
+        revision.replaces = n - 1 if n > 1 else None  # as every writer records it
         annotations = revision.annotations()
         annotations["io.imagectl.nonce"] = uuid.uuid4().hex
         record = make_record(image, annotations, LEGACY_REVISION_RECORD if legacy else REVISION_RECORD)

@@ -127,26 +127,40 @@ def test_promote_rules(stack):
         promote(stack, None, jira="DATA-7")
 
 
-def test_a_version_claimed_before_a_failure_is_reused_by_the_rerun(stack):
-    """A drop between claiming v1.0.0 and recording the revision burns no version."""
+def test_a_release_version_is_decided_with_its_revision_and_burns_nothing_when_a_step_fails(stack):
+    """The version is decided when the revision is claimed and recorded in it; its tag is written after. A drop at the
+    history claim burns no version; a drop after the record leaves the version recorded, its tag missing (status
+    says so), and the rerun finishes it with the same version."""
     deploy(stack, "DATA-1-1")
-    plan = promote(stack, "DATA-1-1")
     prd = stack.registries["prd"]
-    original = prd.claim_tag
+    original_claim, original_put = prd.claim_tag, prd.put_manifest
 
     def drop_at_the_history(repository, tag, manifest):
         if tag.startswith("imagectl-history-"):
             raise ConnectionError("registry dropped")
-        return original(repository, tag, manifest)
+        return original_claim(repository, tag, manifest)
 
     prd.claim_tag = drop_at_the_history
     with pytest.raises(ConnectionError):
-        execute(plan)
-    prd.claim_tag = original
+        execute(promote(stack, "DATA-1-1"))
+    prd.claim_tag = original_claim
     status = environment_status(stack.env("prd"))
-    assert status.unrecorded_release == "v1.0.0" and not status.agree
+    assert status.latest is None and status.untagged_release is None and status.agree and not prd.existing("dbt-build", ["v1.0.0"])
+
+    def drop_at_the_version_tag(repository, tag, manifest):
+        if tag == "v1.0.0":
+            raise ConnectionError("registry dropped")
+        return original_put(repository, tag, manifest)
+
+    prd.put_manifest = drop_at_the_version_tag
+    with pytest.raises(ConnectionError):
+        execute(promote(stack, "DATA-1-1"))
+    prd.put_manifest = original_put
+    status = environment_status(stack.env("prd"))
+    assert status.untagged_release == "v1.0.0" and not status.agree and "imagectl promote DATA-1-1 --from dev --to prd" in status.hint
     rerun = execute(promote(stack, "DATA-1-1"))
-    assert rerun.revision.release == "v1.0.0"
+    assert rerun.revision.release == "v1.0.0" and rerun.revision.revision == 1 and prd.existing("dbt-build", ["v1.0.0"])
+    assert environment_status(stack.env("prd")).agree
 
 
 def test_rollback_targets(stack):
