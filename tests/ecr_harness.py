@@ -32,6 +32,7 @@ import fnmatch
 import hashlib
 import hmac
 import json
+import random
 import re
 import secrets
 import threading
@@ -101,6 +102,7 @@ class Limits:
     throttle_puts: int = 0
     drop_answers: int = 0
     drop_prefix: str = ""
+    latency: float = 0.0  # every request (both planes) waits uniform(0, latency) s first: a far-away region
 
 
 @dataclass
@@ -195,6 +197,8 @@ class EcrHarness:
     # -- servers -------------------------------------------------------------------------------------------------
 
     def serve(self, handle: Any) -> ThreadingHTTPServer:
+        harness = self
+
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -202,6 +206,8 @@ class EcrHarness:
                 pass
 
             def handle_one(self) -> None:
+                if harness.limits.latency:
+                    time.sleep(random.uniform(0, harness.limits.latency))
                 try:
                     handle(self)
                 except DropAnswer:

@@ -26,11 +26,38 @@ class Faults:
     methods: tuple[str, ...] = ()  # apply the faults only to these methods (empty: all)
 
 
+class Hold:
+    """Holds the first request matching ``method`` and ``path`` (a substring) until ``release()``: the request has
+    reached the proxy (``arrived`` is set) but not the server — the window a claim-time race lives in."""
+
+    def __init__(self, method: str, path: str) -> None:
+        self.method, self.path = method, path
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self._taken = False
+        self._lock = threading.Lock()
+
+    def matches(self, request: BaseHTTPRequestHandler) -> bool:
+        with self._lock:
+            if self._taken or request.command != self.method or self.path not in request.path:
+                return False
+            self._taken = True
+            return True
+
+    def release(self) -> None:
+        self._released.set()
+
+    def wait(self) -> None:
+        self.arrived.set()
+        self._released.wait(300)
+
+
 class FaultProxy:
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self.faults = Faults()
         self.requests: Counter[str] = Counter()
+        self.hold: Hold | None = None
         self._closing = threading.Event()
         proxy = self
 
@@ -52,6 +79,8 @@ class FaultProxy:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        if self.hold is not None:
+            self.hold.release()
         self._closing.set()
         self.server.shutdown()
         self.server.server_close()
@@ -64,6 +93,9 @@ class FaultProxy:
         length = int(request.headers.get("Content-Length") or 0)
         body = request.rfile.read(length) if length else b""
         self.requests[request.command] += 1
+        hold = self.hold
+        if hold is not None and hold.matches(request):
+            hold.wait()
         faults = self.faults if self._applies(request) else Faults()
         if faults.latency:
             time.sleep(random.uniform(0, faults.latency))

@@ -4,9 +4,13 @@ repository made by the ``make_project`` fixture and driven through imagectl's cl
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
+from imagectl.config import load_config
+from imagectl.registries._base import Manifest
+from imagectl.workspace import Workspace
 from tests import stack
 from tests.integration.conftest import commit_change
 
@@ -39,3 +43,25 @@ class Project:
         commit_change(self.root, "models/orders.sql", f"select {n} as id -- {n}\n", message or f"DATA-1234 change {n}")
         images = self.json("build", "--build-number", str(n), "--quiet", env=env)["images"]
         return next(i for i in images if i["image"] == "build")
+
+
+def push_synthetic(root: Path, env_name: str, tags: list[str], environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Push small distinct images as ``tags`` into ``env_name``'s build repository through imagectl's own registry
+    client (real blobs and manifests, no Docker build): for tests about claims and races, where what an image
+    holds does not matter and 16 docker builds would. Returns tag → digest."""
+    workspace = Workspace.from_environ(load_config(root / "imagectl.toml"), {**os.environ, **(environ or {})})
+    env = workspace.env(env_name)
+    digests = {}
+    for tag in tags:
+        layer = env.registry.put_small_blob(env.repository, f"layer of {tag} in {root}".encode())
+        config = env.registry.put_small_blob(env.repository, json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode())
+        document = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
+        }
+        manifest = Manifest.from_bytes(json.dumps(document, sort_keys=True).encode())
+        env.registry.put_manifest(env.repository, tag, manifest)
+        digests[tag] = manifest.digest
+    return digests
