@@ -28,6 +28,7 @@ from imagectl.options import (
     JIRA_KEY,
     JSON_OBJECT,
     NEW_TAG,
+    REASON,
     REVISION_OR_TAG,
     RUN_ID,
     TAG,
@@ -40,6 +41,7 @@ from imagectl.options import (
     force_option,
     output_option,
     reason_option,
+    verify_option,
     wait_options,
     yes_option,
 )
@@ -147,6 +149,9 @@ class Session:
 
         result = run(action, dry_run=self.dry_run if dry_run is None else dry_run, confirm=confirm_on_terminal(self.yes))
         self.emit(result)
+        code = result.exit_code()
+        if code:
+            click.get_current_context().exit(code)  # the result itself is a failure (a verification that failed)
         return result
 
 
@@ -304,6 +309,7 @@ def registry_init(**options: Any) -> None:
 @actor_option
 @force_option
 @create_option
+@verify_option
 @yes_option
 @dry_run_option
 @output_option
@@ -314,12 +320,13 @@ def deploy(**options: Any) -> None:
     Examples:
       imagectl deploy DATA-1234-57 --env dev
       imagectl deploy DATA-1234-57 --env dev --dry-run
+      imagectl deploy DATA-1234-57 --env dev --verify    # then a dbt run proves it, or it is rolled back
       imagectl deploy v1.4.0 --env prd --reason "re-deploy after the outage" --yes
     """
     from imagectl.commands.deploy import Deploy, DeployRequest
 
     session = Session(options)
-    session.change(Deploy(session.workspace, DeployRequest(environment=session.environment, **options)))
+    session.change(Deploy(session.workspace, DeployRequest(environment=session.environment, **options), on_state=_progress))
 
 
 @cli.command()
@@ -331,6 +338,7 @@ def deploy(**options: Any) -> None:
 @click.option("--bump", type=BUMP, default="patch", show_default=True, help="Release version bump in a release environment.")
 @force_option
 @create_option
+@verify_option
 @config_option
 @reason_option
 @actor_option
@@ -349,7 +357,7 @@ def promote(**options: Any) -> None:
     from imagectl.commands.promote import Promote, PromoteRequest
 
     session = Session(options, needs_environment=False)
-    session.change(Promote(session.workspace, PromoteRequest(**options)))
+    session.change(Promote(session.workspace, PromoteRequest(**options), on_state=_progress))
 
 
 @cli.command()
@@ -413,6 +421,83 @@ def unfreeze(**options: Any) -> None:
       imagectl unfreeze --env prd --reason "INC-42 resolved"
     """
     _freeze("unfreeze", options)
+
+
+def _progress(state: str) -> None:
+    click.echo(f"verification: {state}", err=True)
+
+
+@cli.command()
+@config_option
+@env_option
+@click.option("--revision", type=click.IntRange(min=1), help="The revision to verify (default: the newest).")
+@click.option("--by", type=click.Choice(["trigger", "schedule"]), help="Trigger a dbt run, or wait for the next scheduled one.")
+@click.option("--timeout", type=click.IntRange(min=60, max=172_800), help="Seconds to wait for the run (default: [verify] timeout).")
+@actor_option
+@dry_run_option
+@output_option
+def verify(**options: Any) -> None:
+    """Prove a revision with a dbt run and record the verdict; on failure reject its image and roll back.
+
+    The run must render the revision's image and succeed. A failure rejects the image in the environment and
+    rolls back to the newest verified revision (unless [verify] on_failure = "report"). Exit 0 verified, 18
+    failed and rolled back, 19 failed and not rolled back, 20 failed (report only).
+
+    \b
+    Examples:
+      imagectl verify --env dev                          # the newest revision, by the environment's [verify] by
+      imagectl verify --env prd --by schedule            # wait for the 08:00 run and judge it
+      imagectl verify --env prd --revision 41 -o json    # a revision's verdict (read back if recorded)
+    """
+    from imagectl.commands.verify import Verify, VerifyRequest
+
+    session = Session(options)
+    session.change(Verify(session.workspace, VerifyRequest(environment=session.environment, **options), on_state=_progress))
+
+
+@cli.command()
+@click.argument("tag", type=TAG)
+@config_option
+@env_option
+@click.option("--reason", type=REASON, required=True, help="Why the environment must not run it (recorded).")
+@actor_option
+@dry_run_option
+@output_option
+def reject(**options: Any) -> None:
+    """Reject an image in an environment: deploy, promote and ci refuse it there (exit 17) until unreject.
+
+    A failed verification rejects its image by itself; this is the same by hand.
+
+    \b
+    Examples:
+      imagectl reject DATA-1234-57 --env prd --reason "INC-42: wrong revenue numbers"
+    """
+    _reject("reject", options)
+
+
+@cli.command()
+@click.argument("tag", type=TAG)
+@config_option
+@env_option
+@click.option("--reason", type=REASON, required=True, help="Why it may run again (recorded).")
+@actor_option
+@dry_run_option
+@output_option
+def unreject(**options: Any) -> None:
+    """Lift an image's rejection in an environment (the rejection stays in its record, with this lifting after it).
+
+    \b
+    Examples:
+      imagectl unreject DATA-1234-57 --env dev --reason "the failure was the warehouse, not the image"
+    """
+    _reject("lift", options)
+
+
+def _reject(action: str, options: dict[str, Any]) -> None:
+    from imagectl.commands.reject import Reject, RejectRequest
+
+    session = Session(options)
+    session.change(Reject(session.workspace, RejectRequest(environment=session.environment, action=action, **options)))
 
 
 def _freeze(action: str, options: dict[str, Any]) -> None:
@@ -524,6 +609,7 @@ def trigger(ctx: click.Context, **options: Any) -> None:
 @click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages).")
 @click.option("--build-number", type=BUILD_NUMBER, help="Default: $bamboo_buildNumber.")
 @wait_options
+@verify_option
 @yes_option
 @dry_run_option
 @output_option

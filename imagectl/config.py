@@ -24,7 +24,7 @@ from imagectl.airflow.stores import STORES
 from imagectl.errors import ConfigError
 from imagectl.registries.kinds import KINDS
 from imagectl.retention import RetentionConfig
-from imagectl.settings import Identity, RegistryConfig, Timeouts
+from imagectl.settings import Identity, JiraConfig, JiraEnvironmentSettings, RegistryConfig, Timeouts, VerifySettings
 from imagectl.tagging import ENVIRONMENT_RE, VARIABLE_KEY_RE, validate_dag_id
 
 if sys.version_info >= (3, 11):
@@ -81,6 +81,12 @@ class EnvironmentConfig:
     scan_wait: int = 300  # seconds the scan gate waits for a scan still running
     notify: tuple[str, ...] = ()
     dbt_dag: str | None = None  # the dbt DAG that reads this environment's Variable; None: [ci] dbt_dag
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    jira: JiraEnvironmentSettings = field(default_factory=JiraEnvironmentSettings)
+
+    @property
+    def jira_environment_type(self) -> str:
+        return self.jira.environment_type or ("production" if self.release else "development")
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,7 @@ class Config:
     webhooks: dict[str, WebhookConfig] = field(default_factory=dict)
     timeouts: Timeouts = field(default_factory=Timeouts)
     identities: dict[str, Identity] = field(default_factory=dict)
+    jira: JiraConfig = field(default_factory=JiraConfig)
 
     def identity(self, name: str | None) -> Identity | None:
         """The [identities.NAME] an extension's settings name (None: the default AWS credential chain)."""
@@ -271,7 +278,7 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
     project = top.table("project")
     project.only({"name", "source", "default_environment"})
     jira = top.table("jira")
-    jira.only({"projects"})
+    jira.only({"projects", "url", "kind", "cloud_id", "api_url", "pipeline"})
     git = top.table("git")
     git.only({"main_branch"})
     webhooks = _webhooks(top.table("webhooks"))
@@ -297,6 +304,7 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
         source=source,
         default_environment=default_env,
         jira_projects=jira_projects,
+        jira=_jira(jira, jira_projects),
         main_branch=git.string("main_branch", default="main") or "main",
         images=_images(top.table("images", required=True), root),
         registries=registries,
@@ -305,6 +313,44 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
         ci=_ci(top.table("ci"), environments),
         webhooks=webhooks,
         timeouts=_timeouts(top.table("timeouts")),
+    )
+
+
+_CLOUD_ID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
+_PIPELINE_RE = re.compile(r"[A-Za-z0-9._:/-]{1,255}")
+
+
+def _jira_url(table: _Table, name: str, default: str | None = None) -> str | None:
+    value = table.string(name, default=default)
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and loopback) or not parts.hostname or parts.username:
+        raise table.fail(table.key(name), "must be an https:// URL without credentials (http only on 127.0.0.1)")
+    return value.rstrip("/")
+
+
+def _jira(jira: _Table, projects: tuple[str, ...]) -> JiraConfig:
+    url = _jira_url(jira, "url")
+    kind = jira.choice("kind", ["cloud", "datacenter"], "cloud") or "cloud"
+    cloud_id = jira.string("cloud_id")
+    if cloud_id is not None and not _CLOUD_ID_RE.fullmatch(cloud_id):
+        raise jira.fail(jira.key("cloud_id"), "must be the site's cloud id (https://<site>/_edge/tenant_info)")
+    if url is not None and kind == "cloud" and cloud_id is None:
+        raise jira.fail(jira.key("cloud_id"), 'is needed with kind = "cloud" (find it at https://<site>/_edge/tenant_info)')
+    pipeline = jira.string("pipeline")
+    if pipeline is not None and not _PIPELINE_RE.fullmatch(pipeline):
+        raise jira.fail(jira.key("pipeline"), "must be 1-255 letters, digits or . _ : / -")
+    return JiraConfig(
+        projects=projects,
+        url=url,
+        kind=kind,
+        cloud_id=cloud_id,
+        api_url=_jira_url(jira, "api_url", "https://api.atlassian.com") or "https://api.atlassian.com",
+        pipeline=pipeline,
     )
 
 
@@ -480,6 +526,8 @@ _ENVIRONMENT_KEYS = {
     "scan_wait",
     "notify",
     "dbt_dag",
+    "verify",
+    "jira",
 }
 
 
@@ -540,8 +588,16 @@ def _environments(
             scan_wait=env.integer("scan_wait", 300, 0, 86_400),
             notify=notify,
             dbt_dag=dbt_dag,
+            verify=_settings_table(env, "verify", VerifySettings),
+            jira=_settings_table(env, "jira", JiraEnvironmentSettings),
         )
     return result
+
+
+def _settings_table(env: _Table, name: str, cls: type) -> Any:
+    table = env.table(name)
+    table.only(settings_keys(cls))
+    return read_settings(cls, table)
 
 
 def _ci(ci: _Table, environments: dict[str, EnvironmentConfig]) -> CiConfig:

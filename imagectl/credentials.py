@@ -79,10 +79,20 @@ class Credentials:
     def webhook_url(self, name: str) -> str | None:
         return self.environ.get(self.webhook_variable(name)) or None
 
+    JIRA = "IMAGECTL_JIRA_"
+
+    def jira(self, name: str) -> str | None:
+        """``IMAGECTL_JIRA_<NAME>``: CLIENT_ID / CLIENT_SECRET (Jira Cloud's OAuth 2.0 credentials for deployments),
+        USER / API_TOKEN (Jira Cloud's REST API, for the gate), TOKEN (a Data Center personal access token)."""
+        return self.environ.get(self.JIRA + name) or None
+
     def secrets(self) -> list[str]:
         """Every secret value known here (passwords, tokens, webhook URLs, and the Basic encoding of each login),
         longest first, for redaction."""
-        values = {v for k, v in self.environ.items() if k.endswith(("_PASSWORD", "_URL", "_TOKEN")) and len(v) >= 4}
+        values = {v for k, v in self.environ.items() if k.endswith(("_PASSWORD", "_URL", "_TOKEN", "_SECRET")) and len(v) >= 4}
+        user, token = self.environ.get(self.JIRA + "USER", ""), self.environ.get(self.JIRA + "API_TOKEN", "")
+        if user and len(token) >= 4:
+            values.add(base64.b64encode(f"{user}:{token}".encode()).decode().rstrip("="))
         for key, password in self.environ.items():
             if key.endswith("_PASSWORD") and len(password) >= 4:
                 user = self.environ.get(key.removesuffix("PASSWORD") + "USERNAME", "")

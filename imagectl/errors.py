@@ -30,6 +30,11 @@ class Exit(IntEnum):
     FROZEN = 14
     SCAN_GATE = 15
     TIMEOUT = 16
+    REJECTED = 17
+    VERIFY_ROLLED_BACK = 18
+    VERIFY_NOT_ROLLED_BACK = 19
+    VERIFY_FAILED = 20
+    JIRA_GATE = 21
 
 
 class ImagectlError(Exception):
@@ -121,6 +126,34 @@ class ScanGateError(ImagectlError):
     exit_code = Exit.SCAN_GATE
 
 
+class RejectedError(ImagectlError):
+    """The image is rejected in the target environment (a failed verification, or imagectl reject)."""
+
+    exit_code = Exit.REJECTED
+
+
+class VerifyFailedError(ImagectlError):
+    """A deploy's verification failed; ``exit_code`` says whether the automatic rollback happened (set per case)."""
+
+    exit_code = Exit.VERIFY_FAILED
+
+    def __init__(self, message: str, hint: str = "", exit_code: Exit = Exit.VERIFY_FAILED) -> None:
+        super().__init__(message, hint)
+        self.exit_code = exit_code
+
+
+class JiraError(ImagectlError):
+    """Jira could not be reached, or refused imagectl's credentials or request (a warning when reporting)."""
+
+    exit_code = Exit.JIRA_GATE
+
+
+class JiraGateError(ImagectlError):
+    """Promoting into the environment needs its Jira issues in named statuses, and one is not (or Jira cannot say)."""
+
+    exit_code = Exit.JIRA_GATE
+
+
 class TimeoutError_(ImagectlError):  # noqa: N801 - the builtin name is taken
     """The command's time budget (or --timeout of --wait) ran out."""
 
@@ -151,4 +184,9 @@ EXIT_CODES: dict[Exit, str] = {
     ),
     Exit.SCAN_GATE: "the scan gate refused the promotion (findings above max_severity, or not checkable)",
     Exit.TIMEOUT: "the command's time budget or --wait --timeout ran out; the message says what is known",
+    Exit.REJECTED: "the image is rejected in this environment (a failed verification, or imagectl reject): unreject, or --force --reason",
+    Exit.VERIFY_ROLLED_BACK: "verification failed; the environment went back to its newest verified revision, the image is rejected",
+    Exit.VERIFY_NOT_ROLLED_BACK: "verification failed and the automatic rollback did not happen (the output says why): roll back by hand",
+    Exit.VERIFY_FAILED: 'verification failed; the environment only reports (verify.on_failure = "report"): nothing was rolled back',
+    Exit.JIRA_GATE: "the Jira gate refused: an associated issue is not in a required status (or Jira could not say)",
 }

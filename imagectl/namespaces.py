@@ -11,6 +11,8 @@
 | legacy base      | ``imagectl-history-<env>-legacy``      | where 0.1.0's history ends (plain OCI registries) |
 | deployed         | ``deployed-<env>-<digest[:12]>``       | every image an environment ran (0.1.0: ``deployed-<env>-<N:06d>``) |
 | release          | ``v<major>.<minor>.<patch>``           | an image released in a release environment |
+| verdict          | ``imagectl-verdict-<env>-<N:06d>``     | a record artifact: how revision N's verification ended |
+| rejection        | ``imagectl-rejection-<env>-<d12>-<k:03d>`` | a record artifact: the k-th rejection (or lifting) of image d12 |
 
 Build tags may not use any of these (``validate_tag`` refuses them), so nothing a user builds can collide.
 retention.py decides from these which images are kept.
@@ -27,6 +29,8 @@ CONTEXT_PREFIX = "ctx-"
 RECORD_PREFIX = "imagectl-build-"
 HISTORY_PREFIX = "imagectl-history-"
 SEGMENT_PREFIX = "imagectl-segment-"
+VERDICT_PREFIX = "imagectl-verdict-"
+REJECTION_PREFIX = "imagectl-rejection-"
 DEPLOYED_PREFIX = "deployed-"
 OWN_PREFIX = "imagectl-"  # every bookkeeping tag of imagectl's own starts with this (or one of the above)
 CLAIM_SUFFIX = ".claim"
@@ -71,6 +75,14 @@ def segment_of(revision: int) -> int:
 def deployed_tag(environment: str, digest: str) -> str:
     """One tag per image and environment (never one per deploy: ECR allows 1,000 tags per image)."""
     return f"{DEPLOYED_PREFIX}{environment}-{digest.split(':', 1)[-1][:12]}"
+
+
+def verdict_tag(environment: str, revision: int) -> str:
+    return f"{VERDICT_PREFIX}{environment}-{revision:0{REVISION_WIDTH}d}"
+
+
+def rejection_tag(environment: str, digest: str, number: int) -> str:
+    return f"{REJECTION_PREFIX}{environment}-{digest.split(':', 1)[-1][:12]}-{number:03d}"
 
 
 def context_tag(context_hash: str) -> str:
@@ -119,6 +131,8 @@ def _namespaces() -> dict[str, tuple[Part, ...]]:
     return {
         "history records": literal(HISTORY_PREFIX) + env + literal("-") + number,
         "history segments": literal(SEGMENT_PREFIX) + env + literal("-") + number,
+        "verification verdicts": literal(VERDICT_PREFIX) + env + literal("-") + number,
+        "rejections": literal(REJECTION_PREFIX) + env + literal("-") + chars(HEX, 12, 12) + literal("-") + chars(DIGITS, 3, None),
         "deployed tags": literal(DEPLOYED_PREFIX) + env + literal("-") + chars(HEX, 6, 12),
         "build records": literal(RECORD_PREFIX) + chars(TAG_CHARS.replace(".", "").replace("-", ""), 1, 1) + chars(TAG_CHARS, 0, 112),
         "base context tags": literal(CONTEXT_PREFIX) + chars(HEX, 64, 64),

@@ -179,7 +179,18 @@ def yes_option(f: Any) -> Any:
 
 def force_option(f: Any) -> Any:
     return click.option(
-        "--force", is_flag=True, help="Override a freeze, the scan gate or (promote) the never-ran rule; needs --reason, recorded."
+        "--force",
+        is_flag=True,
+        help="Override a freeze, a rejection, the scan gate, the Jira gate or (promote) the never-ran rule; needs --reason, recorded.",
+    )(f)
+
+
+def verify_option(f: Any) -> Any:
+    return click.option(
+        "--verify/--no-verify",
+        default=None,
+        help="After the change, prove it with a dbt run; on failure reject the image and roll back to the newest verified "
+        "revision (exit 18). Default: the environment's [verify] default.",
     )(f)
 
 

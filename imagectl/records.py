@@ -1,7 +1,8 @@
 """Record artifacts: imagectl's metadata, stored in the registry as OCI 1.1 artifacts beside the images.
 
 A record (format 2) is an OCI image manifest with
-- ``artifactType`` of imagectl's own (a build record, a history revision, a history segment),
+- ``artifactType`` of imagectl's own (a build record, a history revision, a history segment, a verification
+  verdict, a rejection),
 - ``config`` and ``layers`` = the OCI *empty descriptor* (the 2-byte blob ``{}``, uploaded once per repository):
   ECR and GCR reject ``"layers": []`` and zero-byte blobs, which is why the image spec added the empty
   descriptor (OCI image spec 1.1, "Guidance for an empty descriptor"); a segment's one layer holds revisions
@@ -29,9 +30,20 @@ REVISION_RECORD = "application/vnd.imagectl.revision.v2+json"
 SEGMENT_RECORD = "application/vnd.imagectl.segment.v1+json"
 SEGMENT_LAYER = "application/vnd.imagectl.revisions.v1+jsonl"
 HISTORY_BASE = "application/vnd.imagectl.history-base.v1+json"  # where a 0.1.0 history ends (plain OCI registries)
+VERDICT_RECORD = "application/vnd.imagectl.verdict.v1+json"  # how a revision's verification ended
+REJECTION_RECORD = "application/vnd.imagectl.rejection.v1+json"  # an image rejected (or its rejection lifted) in an environment
 LEGACY_BUILD_RECORD = "application/vnd.imagectl.record.v1+json"  # 0.1.0
 LEGACY_REVISION_RECORD = "application/vnd.imagectl.history.v1+json"  # 0.1.0
-KNOWN_TYPES = (BUILD_RECORD, REVISION_RECORD, SEGMENT_RECORD, HISTORY_BASE, LEGACY_BUILD_RECORD, LEGACY_REVISION_RECORD)
+KNOWN_TYPES = (
+    BUILD_RECORD,
+    REVISION_RECORD,
+    SEGMENT_RECORD,
+    HISTORY_BASE,
+    VERDICT_RECORD,
+    REJECTION_RECORD,
+    LEGACY_BUILD_RECORD,
+    LEGACY_REVISION_RECORD,
+)
 _NO_SUBJECT = (SEGMENT_RECORD, HISTORY_BASE)
 MAX_ANNOTATIONS = 200
 MAX_VALUE = 4096

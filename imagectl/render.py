@@ -32,6 +32,10 @@ class Result:
     def json_kind(self) -> str:
         return self.kind
 
+    def exit_code(self) -> int:
+        """The exit code this result ends the command with (0 unless the result itself is a failure)."""
+        return 0
+
 
 class DryRun(Result):
     """A plan shown instead of applied (``--dry-run``): its own JSON, its text and the plan's dry-run line."""

@@ -95,6 +95,13 @@ def rules(config: RetentionConfig) -> list[Rule]:
             keep=config.keep_history_records,
         ),
         Rule(
+            6,
+            "imagectl: keep every rejection (an image refused by an environment, and its lifting)",
+            tag_prefix=ns.REJECTION_PREFIX,
+            keep=KEEP_FOREVER,
+        ),
+        Rule(7, "imagectl: keep the newest verification verdicts", tag_prefix=ns.VERDICT_PREFIX, keep=config.keep_history_records),
+        Rule(
             9, "imagectl: keep the records of the newest base images", tag_prefix=ns.record_tag(ns.CONTEXT_PREFIX), keep=config.keep_bases
         ),
         Rule(10, "imagectl: expire old build records", tag_prefix=ns.RECORD_PREFIX, keep=config.keep_builds),

@@ -28,13 +28,14 @@ import semver
 from imagectl.action import Action, Confirmation, Plan
 from imagectl.clock import now_text
 from imagectl.config import EnvironmentConfig
-from imagectl.errors import AirflowError, ConflictError, FrozenError, ImagectlError, NotFoundError, RegistryError
+from imagectl.errors import AirflowError, ConflictError, FrozenError, ImagectlError, NotFoundError, RegistryError, RejectedError
 from imagectl.history import Decide, Revision
 from imagectl.image_copy import CopyStats, copy_manifest
 from imagectl.namespaces import RELEASE_RE, deployed_tag, record_tag
 from imagectl.registries._base import Manifest
 from imagectl.render import Result, v
 from imagectl.report import warn
+from imagectl.verdicts import rejection
 
 if TYPE_CHECKING:
     from imagectl.environment import Environment
@@ -77,6 +78,8 @@ class ChangePlan(Plan):
     scan: dict[str, Any] | None = None
     diff: Any = None  # (rollback) what it would undo: a diff.Diff
     reach: list[str] = field(default_factory=list)  # what could not be verified about tasks seeing the write
+    verify: Any = None  # then verify it (commands/verify.py VerifySpec), or None
+    rejected: str | None = None  # the image is rejected in the environment (overridden by --force --reason: see forced)
 
     def json(self) -> dict[str, Any]:
         return {
@@ -105,6 +108,8 @@ class ChangePlan(Plan):
             "scan": self.scan,
             "diff": self.diff.json() if self.diff is not None else None,
             "notes": self.reach,
+            "verify": self.verify.json() if self.verify is not None else None,
+            "rejected": self.rejected,
         }
 
     def text(self) -> str:
@@ -131,6 +136,8 @@ class ChangePlan(Plan):
             lines.append(f"  scan            {self.scan.get('summary', '')}")
         for note in self.reach:
             lines.append(f"  note            {v(note)}")
+        if self.verify is not None and self.state != "noop":
+            lines.append(f"  then verify     {self.verify.describe()}")
         if self.diff is not None:
             lines.append("  what this undoes:")
             lines += ["    " + line for line in self.diff.text().splitlines()]
@@ -160,6 +167,10 @@ class ChangeResult(Result):
     revision: Revision | None
     variable_value: str | None
     copied: CopyStats | None = None
+    verification: Any = None  # commands/verify.py VerifyResult, when the change was verified
+
+    def exit_code(self) -> int:
+        return int(self.verification.exit_code()) if self.verification is not None else 0
 
     def json(self) -> dict[str, Any]:
         return {
@@ -172,9 +183,14 @@ class ChangeResult(Result):
             "variable_value": self.variable_value,
             "copied": self.copied.json() if self.copied else None,
             "notes": self.plan.reach,
+            "verification": self.verification.json() if self.verification is not None else None,
         }
 
     def text(self) -> str:
+        text = self._change_text()
+        return f"{text}\n{self.verification.text()}" if self.verification is not None else text
+
+    def _change_text(self) -> str:
         plan, revision = self.plan, self.revision
         if plan.state == "noop":
             return v(plan.why)
@@ -418,6 +434,28 @@ def write_variable(env: Environment, revision: Revision, create: bool) -> str | 
     )
 
 
+def refuse_rejected(env: Environment, digest: str, tag: str) -> None:
+    found = rejection(env, digest)
+    if found is not None:
+        raise RejectedError(
+            f"{v(tag)} is rejected in {env.name}: {v(found.reason)} ({v(found.actor)}, {found.time}); nothing was recorded",
+            f'imagectl unreject {v(tag)} --env {env.name} --reason "…" lifts it, or pass --force --reason "…" (recorded)',
+        )
+
+
+def check_rejected(env: Environment, plan: ChangePlan, force: bool) -> None:
+    """Deploy and promote refuse an image the environment rejected, unless --force --reason (then recorded)."""
+    if plan.state == "noop" or plan.action not in ("deploy", "promote"):
+        return
+    found = rejection(env, plan.digest)
+    if found is None:
+        return
+    plan.rejected = found.summary()
+    if not force:
+        refuse_rejected(env, plan.digest, plan.tag)
+    plan.add_forced(f"rejected: {found.reason}")
+
+
 def decide_at_claim(plan: ChangePlan, env: Environment) -> Decide:
     """Every rule that depends on the newest revision, decided for the slot being claimed (History.append): the
     plan's view may be stale by then (a concurrent freeze, deploy or release)."""
@@ -439,6 +477,8 @@ def decide_at_claim(plan: ChangePlan, env: Environment) -> Decide:
                     f"{frozen_message(below)} (revision {below.revision}); nothing was recorded",
                     f'imagectl unfreeze --env {env.name}, or pass --force --reason "…" (recorded)',
                 )
+            if plan.action in ("deploy", "promote") and not plan.force:
+                refuse_rejected(env, draft.digest, draft.tag)  # rejected meanwhile (a failed verification elsewhere)
             if below is not None and below.frozen and plan.action in ("deploy", "promote"):
                 if not plan.forced or "freeze" not in plan.forced:
                     plan.add_forced(f"freeze: {frozen_message(below)}")
@@ -616,15 +656,20 @@ class ChangeAction(Action[ChangePlan, ChangeResult]):
         return apply(plan, self.target, self.source)
 
     def notify(self, result: ChangeResult, run_url: str | None = None) -> None:
-        if result.plan.state != "new" or result.revision is None or not self.target.settings.notify:
+        """Webhooks hear of a new revision; Jira of a new or finished one (a re-run replaces what Jira holds). A change
+        that is verified is reported to Jira with its verdict instead (commands/verify.py)."""
+        plan = result.plan
+        if result.revision is None or plan.state == "noop":
+            return
+        if plan.verify is None:
+            from imagectl import jira_report
+
+            jira_report.report_change(self.target, plan.action, plan.current, result.revision, run_url)
+        if plan.state != "new" or not self.target.settings.notify:
             return
         from imagectl.notify import Event, send
 
-        send(
-            self.target.config,
-            self.target.credentials,
-            Event(result.plan.action, self.target.name, result.plan.current, result.revision, run_url),
-        )
+        send(self.target.config, self.target.credentials, Event(plan.action, self.target.name, plan.current, result.revision, run_url))
 
     def check_reach(self, plan: ChangePlan) -> None:
         """Will tasks see the Variable write? Raises when certainly not (a shadowing secrets backend); notes what is unknown."""

@@ -86,3 +86,50 @@ class RegistryConfig:
     def insecure(self) -> bool:
         """Plain HTTP instead of HTTPS (a loopback registry); every kind that speaks HTTP has this setting."""
         return bool(getattr(self.settings, "insecure", False))
+
+
+def _run_conf(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict) or len(value) > 50:
+        raise ValueError('must be a table of at most 50 keys, e.g. { mode = "slim" }')
+    if not all(isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in value.items()):
+        raise ValueError("values must be strings, numbers or booleans (it becomes the run's conf)")
+    return dict(value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifySettings:
+    """``[environments.NAME.verify]``: how a deploy into the environment proves itself (commands/verify.py)."""
+
+    default: bool = setting(False, what="true: deploy, promote and ci verify without --verify (--no-verify skips)")
+    by: str = setting("trigger", choices=("trigger", "schedule"), what="trigger a dbt run, or wait for the next scheduled one")
+    on_failure: str = setting("rollback", choices=("rollback", "report"), what="roll back and reject, or only report")
+    timeout: int = setting(7200, minimum=60, maximum=172_800, what="seconds to wait for the run")
+    conf: dict[str, Any] = setting({}, check=_run_conf, what="the conf of a triggered verification run")
+
+
+JIRA_ENVIRONMENT_TYPES = ("unmapped", "development", "testing", "staging", "production")
+
+
+@dataclass(frozen=True, kw_only=True)
+class JiraEnvironmentSettings:
+    """``[environments.NAME.jira]``: how Jira sees the environment, and its gate."""
+
+    environment_type: str | None = setting(None, choices=JIRA_ENVIRONMENT_TYPES, what="Jira's environment type")
+    environment_id: str | None = setting(None, what="Jira's id for the environment (default: its name)")
+    require_status: tuple[str, ...] = setting((), what='Jira status names a promotion needs its issues in, e.g. ["Done"]')
+
+
+@dataclass(frozen=True)
+class JiraConfig:
+    """``[jira]``: the project keys in tags and commits, and (optionally) the Jira that hears of every deploy."""
+
+    projects: tuple[str, ...] = ()
+    url: str | None = None  # the site: https://example.atlassian.net, or a Data Center base URL
+    kind: str = "cloud"  # cloud (Deployments API, OAuth 2.0 client credentials) | datacenter (remote links, a token)
+    cloud_id: str | None = None  # Jira Cloud: https://<site>/_edge/tenant_info
+    api_url: str = "https://api.atlassian.com"  # Jira Cloud's API gateway (where the token and deployments go)
+    pipeline: str | None = None  # the pipeline id Jira groups deployments by (default: [project] name)
+
+    @property
+    def configured(self) -> bool:
+        return self.url is not None

@@ -233,6 +233,9 @@ class MemoryRuns(Runs):
         self.runs: dict[tuple[str, str], dict[str, Any]] = {}
         self.images: dict[tuple[str, str], str] = {}
         self.counter = 0
+        # What a triggered run does: (dag_id, run_id, conf) -> (final state, the image its dbt task rendered); None: the
+        # run succeeds and renders nothing.
+        self.on_trigger: Any = None
 
     def dag(self, dag_id: str) -> dict[str, Any]:
         from imagectl.errors import NotFoundError
@@ -245,6 +248,8 @@ class MemoryRuns(Runs):
         self.counter += 1
         run_id = run_id or f"manual__{self.counter}"
         run = {"dag_run_id": run_id, "state": "success", "conf": conf, "start_date": "2099-01-01T00:00:00Z"}
+        if self.on_trigger is not None:
+            run["state"], self.images[(dag_id, run_id)] = self.on_trigger(dag_id, run_id, conf)
         self.runs[(dag_id, run_id)] = run
         return run
 

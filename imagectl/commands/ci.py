@@ -20,7 +20,7 @@ from imagectl.build_info import ResolvedBuild, resolve_actor, resolve_build, res
 from imagectl.commands.build import Build, BuildRequest, BuildResult
 from imagectl.commands.deploy import Deploy, DeployRequest
 from imagectl.commands.promote import SEARCH_WINDOW, Promote, PromoteRequest
-from imagectl.commands.trigger import Trigger, TriggerRequest, TriggerResult
+from imagectl.commands.trigger import Trigger, TriggerRequest, TriggerResult, run_id
 from imagectl.config import Config
 from imagectl.errors import ConfigError
 from imagectl.progress import Progress
@@ -80,6 +80,7 @@ class TriggerStep(CiStep):
     run_id: str = ""
     conf: dict[str, Any] = field(default_factory=dict)
     wait: bool = False
+    verify: bool = False  # this run verifies the deploy before it
 
 
 @dataclass
@@ -99,6 +100,7 @@ class CiPlan(Plan):
     wait: bool
     frozen: str | None = None  # why the run stops before deploying
     confirm: bool = False  # the environment deployed to asks for confirmation (--yes)
+    verify: bool = False  # the slim dbt run after the deploy is its verification (commands/verify.py)
     resolved: ResolvedBuild | None = field(default=None, repr=False)  # what a build step builds (not printed)
 
     def json(self) -> dict[str, Any]:
@@ -115,6 +117,7 @@ class CiPlan(Plan):
                 "build_environment",
                 "wait",
                 "frozen",
+                "verify",
             )
         }
         data["steps"] = [s.json() for s in self.steps]
@@ -145,10 +148,14 @@ class CiResult(Result):
     release: ChangeResult | None = None
     triggers: list[TriggerResult] = field(default_factory=list)
     stopped: str | None = None
+    verification: Any = None  # commands/verify.py VerifyResult (--verify)
 
     @property
     def ok(self) -> bool:
-        return all(t.ok for t in self.triggers)
+        return all(t.ok for t in self.triggers) or self.verification is not None
+
+    def exit_code(self) -> int:
+        return int(self.verification.exit_code()) if self.verification is not None else 0
 
     def json(self) -> dict[str, Any]:
         return {
@@ -158,6 +165,7 @@ class CiResult(Result):
             "triggers": [t.json() for t in self.triggers],
             "stopped": self.stopped,
             "ok": self.ok,
+            "verification": self.verification.json() if self.verification is not None else None,
         }
 
     def text(self) -> str:
@@ -167,6 +175,8 @@ class CiResult(Result):
         if self.release:
             parts.append(self.release.text())
         parts += [t.text() for t in self.triggers]
+        if self.verification is not None:
+            parts.append(self.verification.text())
         if self.stopped:
             parts.append(v(self.stopped))
         elif self.plan.environment is None:
@@ -185,17 +195,13 @@ def environment_for(config: Config, branch: str | None) -> str | None:
     return None
 
 
-def run_id(result_key: str, dag_id: str) -> str:
-    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in result_key)[:150]
-    return f"imagectl__{safe}__{dag_id}"
-
-
 @dataclass(frozen=True)
 class CiRequest:
     jira: str | None = None
     build_number: str | None = None
     wait: bool = False
     timeout: int = 3600  # seconds --wait follows a DAG run
+    verify: bool | None = None  # the dbt run proves the deploy (None: the environment's [verify] default)
 
 
 class Ci(Action[CiPlan, CiResult]):
@@ -241,7 +247,8 @@ class Ci(Action[CiPlan, CiResult]):
                 frozen = f"{frozen_message(latest)}: built and pushed, not deployed (imagectl unfreeze --env {environment} to resume)"
                 steps.append(StopStep(frozen, environment))
             else:
-                steps += self._deploy_steps(environment, build_env, tag, promote_tag, result_key)
+                verify = request.verify if request.verify is not None else config.environment(environment).verify.default
+                steps += self._deploy_steps(environment, build_env, tag, promote_tag, result_key, verify)
         return CiPlan(
             branch=source.branch,
             commit=source.commit,
@@ -256,10 +263,13 @@ class Ci(Action[CiPlan, CiResult]):
             frozen=frozen,
             confirm=environment is not None and frozen is None and config.environment(environment).confirm,
             resolved=resolved,
+            verify=any(isinstance(step, TriggerStep) and step.verify for step in steps),
         )
 
-    def _deploy_steps(self, environment: str, build_env: str, tag: str, promote_tag: str | None, result_key: str) -> list[CiStep]:
-        config, wait = self.workspace.config, self.request.wait
+    def _deploy_steps(
+        self, environment: str, build_env: str, tag: str, promote_tag: str | None, result_key: str, verify: bool = False
+    ) -> list[CiStep]:
+        config, wait = self.workspace.config, self.request.wait or verify
         steps: list[CiStep] = []
         if promote_tag:
             steps.append(PromoteStep(f"promote {tag} from {build_env} to {environment}", environment, tag, build_env))
@@ -280,12 +290,14 @@ class Ci(Action[CiPlan, CiResult]):
         steps.append(
             TriggerStep(
                 f"{dag} in {environment} with conf {config.ci.slim_conf} (run id {run_id(result_key, dag)})"
-                + (", waiting for it and checking the image it ran" if wait else ""),
+                + (", waiting for it and checking the image it ran" if wait else "")
+                + ("; it verifies the deploy (a failure rejects the image and rolls back)" if verify else ""),
                 environment,
                 dag,
                 run_id(result_key, dag),
                 {**config.ci.slim_conf, "imagectl_tag": tag, "bamboo_result": result_key},
                 wait,
+                verify,
             )
         )
         return steps
@@ -302,10 +314,13 @@ class Ci(Action[CiPlan, CiResult]):
                 build = Build(ws, BuildRequest(environment=step.environment), progress, resolved=plan.resolved)
                 result.build = build.apply(build.plan())
             elif isinstance(step, DeployStep | PromoteStep):
+                # --verify: the slim run below is the verification, not a run of the deploy's own
                 if isinstance(step, PromoteStep):
-                    change = Promote(ws, PromoteRequest(step.from_environment, step.environment, tag=step.tag, reason=reason, actor=actor))
+                    change = Promote(
+                        ws, PromoteRequest(step.from_environment, step.environment, tag=step.tag, reason=reason, actor=actor, verify=False)
+                    )
                 else:
-                    change = Deploy(ws, DeployRequest(step.environment, step.tag, reason=reason, actor=actor))
+                    change = Deploy(ws, DeployRequest(step.environment, step.tag, reason=reason, actor=actor, verify=False))
                 change_plan = change.plan()
                 progress.say(f"{change_plan.action}: {change_plan.why}")
                 for note in change_plan.reach:
@@ -317,6 +332,8 @@ class Ci(Action[CiPlan, CiResult]):
             elif isinstance(step, TriggerStep):
                 triggered = self._trigger(step)
                 result.triggers.append(triggered)
+                if step.verify and result.release is not None:
+                    result.verification = self._verdict(step, triggered, result.release, actor)
                 if change is not None and result.release is not None and step.dag_id == ws.config.dbt_dag_for(step.environment):
                     change.notify(result.release, triggered.url)  # the change's notification carries the dbt run's link
         if (
@@ -326,6 +343,22 @@ class Ci(Action[CiPlan, CiResult]):
         ):
             change.notify(result.release)
         return result
+
+    def _verdict(self, step: TriggerStep, triggered: TriggerResult, release: ChangeResult, actor: str) -> Any:
+        """The deploy's verdict from the slim run that followed it (commands/verify.py decides and acts)."""
+        from imagectl.commands.verify import RunOutcome, conclude, report_to_jira, spec_for
+
+        env = self.workspace.env(step.environment)
+        revision = release.revision or release.plan.current
+        if revision is None:
+            return None
+        rendered = triggered.verification.rendered if triggered.verification is not None else None
+        outcome = RunOutcome(triggered.dag_id, triggered.run_id, triggered.state, triggered.url, rendered)
+        release.plan.verify = spec_for(env)  # Jira hears of this change with its verdict, not before it
+        verdict = conclude(self.workspace, env, revision, spec_for(env), outcome, actor)
+        self.progress.say(verdict.text().splitlines()[0])
+        report_to_jira(self.workspace, env, verdict)
+        return verdict
 
     def _trigger(self, step: TriggerStep) -> TriggerResult:
         dag_id, progress = step.dag_id, self.progress

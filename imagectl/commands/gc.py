@@ -158,6 +158,8 @@ def _bookkeeping_reason(tags: list[str]) -> str | None:
     for tag in tags:
         if tag.startswith((ns.HISTORY_PREFIX, ns.SEGMENT_PREFIX)) or tag.endswith((ns.CLAIM_SUFFIX, ns.DOOR_SUFFIX)):
             return "history record (never deleted)"
+        if tag.startswith((ns.VERDICT_PREFIX, ns.REJECTION_PREFIX)):
+            return "verification record (never deleted by gc)"
     return None
 
 

@@ -11,6 +11,9 @@ from imagectl.errors import ImagectlError
 from imagectl.history import Revision
 from imagectl.render import Result, short_digest, table, v
 from imagectl.rollout import frozen_message
+from imagectl.verdicts import Rejection, Verdict, read_verdicts, rejections
+
+JUDGED = 100  # the newest revisions whose verdicts and rejections are read (older ones show "-")
 
 
 @dataclass
@@ -23,6 +26,8 @@ class HistoryView(Result):
     variable_value: str | None
     variable_error: str | None
     revisions: list[Revision] = field(default_factory=list)
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
+    rejected: dict[str, Rejection] = field(default_factory=dict)  # digest → its current rejection here
 
     @property
     def frozen(self) -> Revision | None:
@@ -37,8 +42,16 @@ class HistoryView(Result):
             "variable_value": self.variable_value,
             "variable_error": self.variable_error,
             "frozen": {"by": frozen.frozen_by, "at": frozen.frozen_at, "reason": frozen.frozen_reason} if frozen else None,
-            "revisions": [r.to_json() for r in self.revisions],
+            "revisions": [self._revision_json(r) for r in self.revisions],
         }
+
+    def _revision_json(self, r: Revision) -> dict[str, Any]:
+        verdict, rejection = self.verdicts.get(r.revision), self.rejected.get(r.digest)
+        return {**r.to_json(), "verification": verdict.json() if verdict else None, "rejected": rejection.json() if rejection else None}
+
+    def _verified(self, r: Revision) -> str:
+        verdict = self.verdicts.get(r.revision)
+        return "-" if verdict is None else ("yes" if verdict.verified else "FAILED")
 
     def text(self) -> str:
         if not self.revisions:
@@ -49,15 +62,19 @@ class HistoryView(Result):
                 r.revision,
                 r.time,
                 r.action,
-                r.tag + (" (image deleted)" if r.image_present is False else ""),
+                r.tag + (" (image deleted)" if r.image_present is False else "") + (" (rejected)" if r.digest in self.rejected else ""),
                 r.release or "-",
+                self._verified(r),
                 short_digest(r.digest),
                 r.actor,
                 (r.reason or "-") + (f" [forced: {r.forced}]" if r.forced else ""),
             ]
             for r in self.revisions
         ]
-        text = table(["", "REV", "TIME", "ACTION", "TAG", "RELEASE", "DIGEST", "ACTOR", "REASON"], rows)
+        text = table(["", "REV", "TIME", "ACTION", "TAG", "RELEASE", "VERIFIED", "DIGEST", "ACTOR", "REASON"], rows)
+        for digest, rejection in self.rejected.items():
+            tag = next(r.tag for r in self.revisions if r.digest == digest)
+            text += f"\n{v(tag)} is rejected in {self.environment}: {v(rejection.reason)} ({v(rejection.actor)}, {rejection.time})"
         if self.frozen:
             text += f"\n{frozen_message(self.frozen)} (deploy, promote and ci refuse; imagectl unfreeze --env {self.environment})"
         if self.variable_error:
@@ -93,4 +110,7 @@ def history(env: Environment, limit: int) -> HistoryView:
     except ImagectlError as exc:
         error = exc.one_line()
     mark_current(revisions, value, error is None)
-    return HistoryView(env.name, env.settings.variable, location, value, error, revisions)
+    judged = revisions[:JUDGED]
+    verdicts = read_verdicts(env, [r.revision for r in judged]) if judged else {}
+    rejected = rejections(env, [r.digest for r in judged]) if judged else {}
+    return HistoryView(env.name, env.settings.variable, location, value, error, revisions, verdicts, rejected)

@@ -4,14 +4,15 @@ within one registry nothing is copied. A release environment gives it the next v
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from imagectl.build_info import resolve_actor
-from imagectl.commands.deploy import require_reason
+from imagectl.commands.deploy import VerifiedChange, require_reason
 from imagectl.errors import ConflictError, InputError, NotFoundError
 from imagectl.history import Revision
 from imagectl.namespaces import deployed_tag
-from imagectl.rollout import HISTORY_WINDOW, ChangeAction, ChangePlan, decide_in
+from imagectl.rollout import HISTORY_WINDOW, ChangePlan, check_rejected, decide_in
 from imagectl.tag_registry import build_commit
 from imagectl.tagging import parse_build_tag
 from imagectl.workspace import Workspace
@@ -31,6 +32,7 @@ class PromoteRequest:
     actor: str | None = None
     force: bool = False
     create: bool = False
+    verify: bool | None = None  # --verify / --no-verify; None: the target environment's [verify] default
 
     def __post_init__(self) -> None:
         if self.from_env == self.to_env:
@@ -62,9 +64,11 @@ def _chosen(ran: list[Revision], jira: str | None, git_sha: str | None, from_env
     return None
 
 
-class Promote(ChangeAction):
-    def __init__(self, workspace: Workspace, request: PromoteRequest) -> None:
+class Promote(VerifiedChange):
+    def __init__(self, workspace: Workspace, request: PromoteRequest, on_state: Callable[[str], None] | None = None) -> None:
         self.request = request
+        self.workspace = workspace
+        self.on_state = on_state
         self.origin = workspace.env(request.from_env)
         self.source = self.origin
         self.target = workspace.env(request.to_env)
@@ -106,6 +110,27 @@ class Promote(ChangeAction):
         plan.create_variable = request.create
         if source.registry.name != target.registry.name and plan.state == "new":
             plan.copy_from_registry = source.registry.name
+        check_rejected(source, plan, request.force)  # rejected where it ran: it failed there
+        check_rejected(target, plan, request.force)
+        if plan.state == "new":
+            from imagectl import jira_report
+            from imagectl.clock import now_text
+
+            coming = Revision(
+                environment=target.name,
+                revision=0,
+                time=now_text(),
+                action="promote",
+                tag=plan.tag,
+                digest=plan.digest,
+                reference=plan.reference,
+                actor=plan.actor,
+                git_sha=plan.git_sha,
+            )
+            gated = jira_report.gate(target, plan.current, coming, request.force)
+            if gated:
+                plan.add_forced(gated)
+        self.want_verification(plan, request.verify)
         self.gate_scan(plan, request.force)
         self.check_reach(plan)
         return plan

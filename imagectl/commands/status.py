@@ -14,6 +14,7 @@ from imagectl.history import Revision
 from imagectl.registries._base import DIGEST_RE
 from imagectl.render import Result, parse_iso, v
 from imagectl.rollout import HISTORY_WINDOW, frozen_message
+from imagectl.verdicts import read_verdicts, rejection
 from imagectl.workspace import Workspace
 
 
@@ -55,6 +56,8 @@ class EnvironmentStatus:
     last_run: LastRun | None = None
     untagged_release: str | None = None  # the latest revision's release version whose tag is missing
     image_missing: bool = False  # the image the Variable points at is not in the registry
+    verification: Any = None  # the latest revision's verdict (verdicts.Verdict), if it was verified
+    rejected: Any = None  # the latest revision's image's rejection here (verdicts.Rejection), if any
 
     def json(self) -> dict[str, Any]:
         latest = self.latest
@@ -69,6 +72,8 @@ class EnvironmentStatus:
             "last_run": self.last_run.json() if self.last_run else None,
             "untagged_release": self.untagged_release,
             "image_missing": self.image_missing,
+            "verification": self.verification.json() if self.verification else None,
+            "rejected": self.rejected.json() if self.rejected else None,
             "agree": self.agree,
             "errors": self.errors,
             "hint": self.hint,
@@ -104,6 +109,11 @@ class EnvironmentStatus:
             lines.append(f"  release   {e.untagged_release} is recorded, but its version tag is missing (an interrupted promote?)")
         if e.image_missing:
             lines.append("  image     the image the Variable points at is NOT in the registry (deleted?): the next run cannot start")
+        if e.latest is not None:
+            verdict = e.verification
+            lines.append(f"  verified  {v(verdict.summary()) if verdict else 'not verified'}")
+        if e.rejected:
+            lines.append(f"  REJECTED  {v(e.rejected.summary())}")
         for error in e.errors:
             lines.append(f"  error     {v(error)}")
         if e.hint:
@@ -191,6 +201,9 @@ def environment_status(env: Environment) -> EnvironmentStatus:
             status.image_missing = (
                 pinned is not None and DIGEST_RE.fullmatch(pinned) is not None and not env.registry.existing(env.repository, [pinned])
             )
+            if latest is not None:
+                status.verification = read_verdicts(env, [latest.revision]).get(latest.revision)
+                status.rejected = rejection(env, latest.digest)
         except ImagectlError as exc:
             status.errors.append(f"registry: {exc.one_line()}")
     run_ok = status.last_run is None or status.last_run.agrees

@@ -21,6 +21,13 @@ from imagectl.render import Result, v
 FINAL_STATES = ("success", "failed")
 
 
+def run_id(key: str, dag_id: str) -> str:
+    """The run id imagectl gives a run it triggers for ``key`` (a CI result, a verification): the same key, the same
+    run, so a re-run follows it instead of starting a second one."""
+    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in key)[:150]
+    return f"imagectl__{safe}__{dag_id}"
+
+
 @dataclass
 class Verification:
     expected: str | None  # the latest revision's reference

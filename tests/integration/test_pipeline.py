@@ -322,3 +322,43 @@ def test_ci_on_main_promotes_what_dev_ran_from_the_same_commit(pipeline, prd_reg
     # checked against prd's history; checking it under prd's own DAG id is.
     other = pipeline.imagectl("trigger", "dbt_build", "--env", "prd", "--run-id", "not-prd", "--wait", "--timeout", "600")
     assert other.exit_code == 0 and "image:" not in other.stdout, other.stdout
+
+
+def test_ci_verify_rolls_back_a_failing_image_to_the_newest_verified_and_rejects_it(pipeline):
+    """Issue 24 on the real stack: a ci whose dbt run succeeds records "verified"; the next one breaks a model, its
+    run fails, and dev goes back to the verified image (not merely the previous one), which the next run runs; the
+    failed image is rejected, so a re-run of that ci refuses (exit 17)."""
+    orders = pipeline.repo.root / "sample_project/models/marts/orders.sql"
+    good_sql = orders.read_text()
+    pipeline.repo.change("models/marts/orders.sql", good_sql + "\n-- DATA-9 verified\n")
+    good = pipeline.ci(30, "DBT-E2E-30", BRANCH, "--verify")
+    assert good["verification"]["result"] == "verified", good["verification"]
+    good_revision = good["release"]["revision"]["revision"]
+
+    pipeline.repo.change("models/marts/orders.sql", "select cast('not a number' as integer) as order_id -- DATA-9 broken\n")
+    env = {
+        "bamboo_buildNumber": "31",
+        "bamboo_planRepository_branchName": BRANCH,
+        "bamboo_buildResultKey": "DBT-E2E-31",
+    }
+    failed = pipeline.imagectl("ci", "--wait", "--timeout", "600", "--verify", "--quiet", "-o", "json", env=env)
+    assert failed.exit_code == 18, failed.stderr + failed.stdout
+    document = json.loads(failed.stdout)
+    verification = document["verification"]
+    assert verification["result"] == "failed" and verification["rolled_back_to"] == good_revision
+    assert verification["rejection"]["revision"] == document["release"]["revision"]["revision"]
+    rollback = verification["rollback"]["revision"]
+    assert rollback["action"] == "rollback" and "verification of revision" in rollback["reason"] and "DBT-E2E-31" in rollback["reason"]
+    assert get_variable(pipeline.airflow, "dbt_image_dev")["value"] == good["release"]["variable_value"]
+
+    history = json.loads(pipeline.imagectl("history", "--env", "dev", "-o", "json").stdout)["revisions"]
+    assert history[0]["tag"] == good["plan"]["tag"] and history[1]["verification"]["result"] == "failed"
+    assert history[1]["rejected"] is not None and "run imagectl__DBT-E2E-31__dbt_build" in history[1]["rejected"]["reason"]
+    status = json.loads(pipeline.imagectl("status", "--env", "dev", "-o", "json").stdout)["environments"][0]
+    assert status["rejected"] is None and status["latest_revision"]["action"] == "rollback"
+
+    again = pipeline.imagectl("ci", "--wait", "--timeout", "600", "--verify", "--quiet", env=env)  # Bamboo re-runs the job
+    assert again.exit_code == 17 and "is rejected in dev" in again.stderr, again.stderr
+    after = pipeline.imagectl("trigger", "dbt_build", "--run-id", "after-verify", "--wait", "--timeout", "600")
+    assert after.exit_code == 0 and pipeline.container("after-verify").image.id == image_id(good["release"]["variable_value"])
+    pipeline.repo.change("models/marts/orders.sql", good_sql)
