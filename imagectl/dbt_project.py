@@ -132,7 +132,7 @@ def read_project(root: Path, project_dir: str | None, profiles_dir: str | None, 
             if not isinstance(output, dict) or not isinstance(output.get("type"), str):
                 raise ConfigError(f"{candidate}: target '{target}' of profile '{profile_name}' has no type", "fix profiles.yml")
             targets[str(target)] = output["type"]
-            required |= set(_required_env(_yaml_text(output)))
+            required |= {name for text in _strings(output) for name in _required_env(text)}
         return DbtProject(
             root=root,
             path=_relative(project, root),
@@ -155,10 +155,15 @@ def _relative(project: Path, root: Path) -> str:
     return relative.as_posix() if relative.parts else "."
 
 
-def _yaml_text(value: Any) -> str:
-    import yaml
-
-    return yaml.safe_dump(value)
+def _strings(value: Any) -> list[str]:
+    """Every string in a YAML value (the profile's fields, nested ones too)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def _default_target(value: Any, targets: dict[str, str]) -> str | None:
