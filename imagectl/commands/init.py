@@ -223,7 +223,7 @@ class Init(Action[InitPlan, InitPlan]):
                     if self.ask is None:
                         flag = "--registry" if values is registries else "--airflow"
                         raise InputError(f"environment {name} has no {what}", f"pass {flag} {name}={example.split()[0]}")
-                    values[name] = self.ask(f"{what.capitalize()} of {name} (e.g. {example})").strip()
+                    values[name] = self.ask(f"{what[0].upper()}{what[1:]} of {name} (e.g. {example})").strip()
         parse_env = self._parse_env(project)
         data = _config_data(project, request, registries, airflows, parse_env)
         for dotted, raw in request.set:

