@@ -167,7 +167,7 @@ def cli() -> None:
 
     \b
     Examples:
-      imagectl ci --wait                                   # the Bamboo build-plan step
+      imagectl ci --wait                                   # the CI step (Bamboo, GitLab CI, GitHub Actions)
       imagectl rollback --env prd --reason "orders broke"  # on call: the previous image
       imagectl status                                      # where every environment stands
     """
@@ -227,7 +227,7 @@ def init(ctx: click.Context, **options: Any) -> None:
 @config_option
 @env_option
 @click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages since main).")
-@click.option("--build-number", type=BUILD_NUMBER, help="CI build number (default: $bamboo_buildNumber).")
+@click.option("--build-number", type=BUILD_NUMBER, help="CI build number (default: the CI system's, e.g. $bamboo_buildNumber).")
 @click.option("--tag", type=NEW_TAG, help="Use this tag instead of <JIRA-KEY>-<BUILD-NUMBER>.")
 @click.option("--build-arg", "build_args", type=BUILD_ARG, multiple=True, help="Docker build argument KEY=VALUE (repeatable).")
 @click.option("--no-push", is_flag=True, help="Build locally and push nothing.")
@@ -562,7 +562,9 @@ def trigger(ctx: click.Context, **options: Any) -> None:
 @cli.command()
 @config_option
 @click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages).")
-@click.option("--build-number", type=BUILD_NUMBER, help="Default: $bamboo_buildNumber.")
+@click.option(
+    "--build-number", type=BUILD_NUMBER, help="Default: the CI system's ($bamboo_buildNumber, $CI_PIPELINE_IID, $GITHUB_RUN_NUMBER)."
+)
 @wait_options
 @yes_option
 @dry_run_option
@@ -570,11 +572,11 @@ def trigger(ctx: click.Context, **options: Any) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No build or push progress on stderr.")
 @click.pass_context
 def ci(ctx: click.Context, **options: Any) -> None:
-    """The Bamboo build-plan step: build, push, deploy (or promote), trigger Lightdash and a slim dbt build.
+    """The CI step (Bamboo, GitLab CI, GitHub Actions): build, push, deploy (or promote), trigger Lightdash and a slim dbt build.
 
     \b
     Examples:
-      imagectl ci --wait                 # in Bamboo: bamboo_* variables say branch, build and result
+      imagectl ci --wait                 # in CI: the system's own variables say branch, build and result
       imagectl ci --dry-run              # every decision, nothing done
       imagectl ci --wait --yes           # on main, whose environment (prd) asks for confirmation
     """

@@ -179,7 +179,7 @@ def reason_option(f: Any) -> Any:
 
 
 def actor_option(f: Any) -> Any:
-    return click.option("--actor", type=ACTOR, help="Who (default: Bamboo's triggering user, else the OS user).")(f)
+    return click.option("--actor", type=ACTOR, help="Who (default: the CI system's triggering user, else the OS user).")(f)
 
 
 def yes_option(f: Any) -> Any:
