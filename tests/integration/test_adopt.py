@@ -15,6 +15,7 @@ cache serves it when that module ran first.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -379,4 +380,16 @@ def test_duckdb_repository_s_gitlab_job_runs_with_gitlab_ci_local(adopted, pytho
     assert revision["reason"].startswith("GitLab CI gitlab-data-shop-")
     status = s.cli(duck, "status", "--env", "dev")
     assert status.returncode == 0 and "ran the deployed image" in status.stdout, status.stdout
+
+    # After an upgrade of imagectl: a copy an older imagectl wrote, whose template has changed since, is reported
+    # with how to take it, and --update takes it.
+    record = json.loads((duck / ".imagectl-init.json").read_text())
+    older = b"#!/usr/bin/env bash\necho an older imagectl's entrypoint\n"
+    (duck / "images/build/entrypoint.sh").write_bytes(older)
+    record["files"]["images/build/entrypoint.sh"] = "sha256:" + hashlib.sha256(older).hexdigest()
+    (duck / ".imagectl-init.json").write_text(json.dumps(record))
+    check = s.cli(duck, "init", "--check")
+    assert check.returncode == 10, check.stdout + check.stderr
+    assert "template changed images/build/entrypoint.sh  — unchanged here since init wrote it" in check.stdout
+    assert s.cli(duck, "init", "--update").returncode == 0 and s.cli(duck, "init", "--check").returncode == 0
     timed("the DuckDB repository's GitLab job", started)
