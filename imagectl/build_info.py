@@ -1,8 +1,9 @@
 """Decide what a build is: Jira key, build number, tag, commit, branch — from flags, CI variables and git.
 
-Order for the Jira key: ``--jira``; the branch name (Bamboo's branch variable first, else the checked-out branch);
-the commit messages since the branch left main (on main, the merge commit names the merged branch).
-The build number comes from ``--build-number`` or ``bamboo_buildNumber``; there is no silent default.
+Order for the Jira key: ``--jira``; the branch name (the CI system's branch variable first, else the checked-out
+branch); the commit messages since the branch left main (on main, the merge commit names the merged branch).
+The build number comes from ``--build-number`` or the CI system's (``bamboo_buildNumber``, ``CI_PIPELINE_IID``,
+``GITHUB_RUN_NUMBER``: ci_systems.py, which also detects the system); there is no silent default.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from imagectl.ci_systems import build_number_hint, detect
 from imagectl.clock import now_text
 from imagectl.config import Config
 from imagectl.errors import GitError, InputError
@@ -23,11 +25,6 @@ from imagectl.tagging import find_jira_keys, make_build_tag, validate_build_numb
 if TYPE_CHECKING:
     from imagectl.adapters.git_repo import GitRepo
 
-BAMBOO_BUILD_NUMBER = "bamboo_buildNumber"
-BAMBOO_BRANCH = "bamboo_planRepository_branchName"
-BAMBOO_REVISION = "bamboo_planRepository_revision"
-BAMBOO_REPOSITORY_URL = "bamboo_planRepository_repositoryUrl"
-BAMBOO_USER = "bamboo_ManualBuildTriggerReason_userName"
 _COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")
 
 
@@ -39,11 +36,13 @@ class ResolvedBuild:
 
 
 def resolve_actor(flag: str | None, environ: Mapping[str, str]) -> str:
-    """--actor, else the Bamboo user who triggered the build, else the OS user."""
+    """--actor, else the CI system's user who triggered the build, else the OS user."""
     if flag is not None:
         return check_free_text(flag, "actor", MAX_ACTOR) or "unknown"
-    if environ.get(BAMBOO_USER):
-        return environ[BAMBOO_USER][:MAX_ACTOR]
+    system = detect(environ)
+    found = system.find("actor", environ) if system else None
+    if found:
+        return found.value[:MAX_ACTOR]
     try:
         return getpass.getuser()[:MAX_ACTOR]
     except (KeyError, OSError):
@@ -71,7 +70,7 @@ def resolve_jira(config: Config, flag: str | None, branch: str | None, branch_so
 
 @dataclass(frozen=True)
 class Source:
-    """Where the build comes from: branch and commit (Bamboo's variables first, else the checkout)."""
+    """Where the build comes from: branch and commit (the CI system's variables first, else the checkout)."""
 
     branch: str | None
     branch_source: str
@@ -83,29 +82,36 @@ class Source:
 def resolve_build_number(flag: str | None, environ: Mapping[str, str]) -> tuple[int, str]:
     if flag is not None:
         return validate_build_number(flag), "--build-number"
-    if environ.get(BAMBOO_BUILD_NUMBER):
-        return validate_build_number(environ[BAMBOO_BUILD_NUMBER]), BAMBOO_BUILD_NUMBER
-    raise InputError("no build number given", f"pass --build-number N (Bamboo sets {BAMBOO_BUILD_NUMBER})")
+    system = detect(environ)
+    found = system.find("build_number", environ) if system else None
+    if found:
+        return validate_build_number(found.value), found.source
+    sets = f"{system.name} sets {system.variables('build_number')}" if system else build_number_hint()
+    raise InputError("no build number given", f"pass --build-number N ({sets})")
 
 
 def resolve_source(config: Config, environ: Mapping[str, str]) -> Source:
     from imagectl.adapters.git_repo import GitRepo  # gitpython loads lazily: not needed for --help or tags
 
     repo: GitRepo | None
+    system = detect(environ)
+    revision = system.find("revision", environ) if system else None
     try:
         repo = GitRepo(config.root)
         state = repo.state()
     except GitError:
-        if not environ.get(BAMBOO_REVISION):
+        if revision is None:
             raise
         repo, state = None, None
-    bamboo_branch = environ.get(BAMBOO_BRANCH)
-    commit = (environ.get(BAMBOO_REVISION) or (state.commit if state else "")).strip().lower()
+    branch = system.find("branch", environ) if system else None
+    commit = (revision.value if revision else (state.commit if state else "")).strip().lower()
     if not _COMMIT_RE.fullmatch(commit):
-        raise InputError(f"'{visible(commit)[:60]}' is not a commit id", f"check {BAMBOO_REVISION} (a git commit SHA)")
+        raise InputError(
+            f"'{visible(commit)[:60]}' is not a commit id", f"check {revision.source if revision else 'the checkout'} (a git commit SHA)"
+        )
     return Source(
-        branch=bamboo_branch or (state.branch if state else None),
-        branch_source=BAMBOO_BRANCH if bamboo_branch else "git",
+        branch=branch.value if branch else (state.branch if state else None),
+        branch_source=branch.source if branch else "git",
         commit=commit,
         remote_url=state.remote_url if state else None,
         repo=repo,
@@ -138,8 +144,14 @@ def resolve_build(
         build_number=number,
         commit=source.commit,
         branch=branch,
-        source=strip_credentials(config.source or environ.get(BAMBOO_REPOSITORY_URL) or source.remote_url),
+        source=strip_credentials(config.source or _ci_value("repository_url", environ) or source.remote_url),
         created=now_text(),
         project=config.project_name,
     )
     return ResolvedBuild(info=info, jira_source=jira_source, build_number_source=number_source)
+
+
+def _ci_value(field: str, environ: Mapping[str, str]) -> str | None:
+    system = detect(environ)
+    found = system.find(field, environ) if system else None
+    return found.value if found else None

@@ -16,8 +16,10 @@ from typing import Any
 import click
 
 from imagectl import __version__, report
+from imagectl.ci_systems import BY_KEY as CI_SYSTEMS
 from imagectl.errors import EXIT_CODES, AbortedError, Exit, ImagectlError, InputError
 from imagectl.options import (
+    ASSIGNMENT,
     BUILD_ARG,
     BUILD_NUMBER,
     BUMP,
@@ -181,10 +183,59 @@ def cli() -> None:
 
     \b
     Examples:
-      imagectl ci --wait                                   # the Bamboo build-plan step
+      imagectl ci --wait                                   # the CI step (Bamboo, GitLab CI, GitHub Actions)
       imagectl rollback --env prd --reason "orders broke"  # on call: the previous image
       imagectl status                                      # where every environment stands
     """
+
+
+@cli.command()
+@click.option("--ci", type=click.Choice(sorted(CI_SYSTEMS)), help="Also write this CI system's pipeline file.")
+@click.option("--registry", type=ASSIGNMENT, multiple=True, metavar="ENV=HOST", help="An environment's registry (repeatable).")
+@click.option("--airflow", type=ASSIGNMENT, multiple=True, metavar="ENV=URL", help="An environment's Airflow api-server (repeatable).")
+@click.option("--branch", type=ASSIGNMENT, multiple=True, metavar="BRANCH=ENV", help="[ci] branches: a branch or glob → environment.")
+@click.option("--jira-project", multiple=True, metavar="KEY", help="[jira] projects: allowed Jira project keys (repeatable).")
+@click.option("--adapter", multiple=True, metavar="PACKAGE==VERSION", help="Instead of the profile's adapter(s) (repeatable).")
+@click.option(
+    "--parse-env", type=ASSIGNMENT, multiple=True, metavar="NAME=VALUE", help="DBT_PARSE_ENV: values of env vars the profile needs."
+)
+@click.option("--repository-prefix", default="", metavar="PREFIX", help="Repository names: PREFIXdbt-base, PREFIXdbt-build.")
+@click.option("--set", "set", type=ASSIGNMENT, multiple=True, metavar="KEY=VALUE", help="Any imagectl.toml key, dotted (repeatable).")
+@click.option("--project-dir", metavar="DIR", help="The dbt project's folder (default: the only dbt_project.yml found).")
+@click.option("--profiles-dir", metavar="DIR", help="Where profiles.yml is (default: the project, DBT_PROFILES_DIR, ~/.dbt).")
+@click.option("--force", is_flag=True, help="Overwrite files that exist and differ.")
+@click.option("--update", is_flag=True, help="Overwrite only the copies whose template changed and that are unchanged here.")
+@click.option("--check", is_flag=True, help="Compare the repository's copies with the installed templates; exit 10 if one lacks a change.")
+@click.option("--diff", is_flag=True, help="With --check: show each difference.")
+@dry_run_option
+@output_option
+@click.pass_context
+def init(ctx: click.Context, **options: Any) -> None:
+    """Adopt imagectl in this dbt repository: imagectl.toml, images/, dags/ and the CI pipeline, from the templates.
+
+    Finds dbt_project.yml and the profile, pins the adapter to dbt-core's minor version, and writes only what is
+    missing (--force: also what differs). --check tells which copies differ from this imagectl's templates.
+
+    \b
+    Examples:
+      imagectl init --ci gitlab --registry dev=111111111111.dkr.ecr.eu-west-1.amazonaws.com --airflow dev=http://airflow:8080
+      imagectl init --dry-run                    # what it would write
+      imagectl init --check --diff               # after upgrading imagectl: which templates changed
+    """
+    from imagectl.action import run
+    from imagectl.commands.init import Init, InitRequest, check
+
+    output, dry_run = options.pop("output"), options.pop("dry_run")
+    checking, with_diff = options.pop("check"), options.pop("diff")
+    request = InitRequest(directory=Path.cwd(), environ=dict(os.environ), **options)
+    if checking:
+        result: Result = check(request, with_diff)
+    else:
+        ask = (lambda question: click.prompt(question, err=True)) if sys.stdin.isatty() else None
+        result = run(Init(request, ask), dry_run=dry_run)
+    click.echo(to_json(result, report.collected()) if output == "json" else result.text())
+    if checking and not result.ok:  # type: ignore[attr-defined]
+        ctx.exit(Exit.DRIFT)
 
 
 @cli.command()
@@ -192,7 +243,7 @@ def cli() -> None:
 @config_option
 @env_option
 @click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages since main).")
-@click.option("--build-number", type=BUILD_NUMBER, help="CI build number (default: $bamboo_buildNumber).")
+@click.option("--build-number", type=BUILD_NUMBER, help="CI build number (default: the CI system's, e.g. $bamboo_buildNumber).")
 @click.option("--tag", type=NEW_TAG, help="Use this tag instead of <JIRA-KEY>-<BUILD-NUMBER>.")
 @click.option("--build-arg", "build_args", type=BUILD_ARG, multiple=True, help="Docker build argument KEY=VALUE (repeatable).")
 @click.option("--no-push", is_flag=True, help="Build locally and push nothing.")
@@ -607,7 +658,9 @@ def trigger(ctx: click.Context, **options: Any) -> None:
 @cli.command()
 @config_option
 @click.option("--jira", type=JIRA_KEY, help="Jira key (default: from the branch name, then the commit messages).")
-@click.option("--build-number", type=BUILD_NUMBER, help="Default: $bamboo_buildNumber.")
+@click.option(
+    "--build-number", type=BUILD_NUMBER, help="Default: the CI system's ($bamboo_buildNumber, $CI_PIPELINE_IID, $GITHUB_RUN_NUMBER)."
+)
 @wait_options
 @verify_option
 @yes_option
@@ -616,11 +669,11 @@ def trigger(ctx: click.Context, **options: Any) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No build or push progress on stderr.")
 @click.pass_context
 def ci(ctx: click.Context, **options: Any) -> None:
-    """The Bamboo build-plan step: build, push, deploy (or promote), trigger Lightdash and a slim dbt build.
+    """The CI step (Bamboo, GitLab CI, GitHub Actions): build, push, deploy (or promote), trigger Lightdash and a slim dbt build.
 
     \b
     Examples:
-      imagectl ci --wait                 # in Bamboo: bamboo_* variables say branch, build and result
+      imagectl ci --wait                 # in CI: the system's own variables say branch, build and result
       imagectl ci --dry-run              # every decision, nothing done
       imagectl ci --wait --yes           # on main, whose environment (prd) asks for confirmation
     """

@@ -174,7 +174,8 @@ EXIT_CODES: dict[Exit, str] = {
     Exit.DOCKER: "Docker engine unreachable, or a build/push failed",
     Exit.GIT: "git repository unreadable",
     Exit.AIRFLOW: "Airflow or the Variable store unreachable, refused, or shadowed by a secrets backend",
-    Exit.DRIFT: "status: an environment's Variable, history or last run disagree, its image is missing, or could not be read",
+    Exit.DRIFT: "status: an environment's Variable, history or last run disagree, its image is missing, or could not be read; "
+    "init --check: a copy lacks a change of the installed imagectl's templates",
     Exit.RUN_FAILED: "trigger --wait / ci --wait: the DAG run failed",
     Exit.RAN_OTHER_IMAGE: "trigger --wait / ci --wait: the run's task rendered another image than the one deployed",
     Exit.ABORTED: "answered no at the confirmation prompt; nothing was changed",

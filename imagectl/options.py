@@ -79,6 +79,14 @@ def build_arg(value: str) -> tuple[str, str]:
     return key, val
 
 
+def assignment(value: str) -> tuple[str, str]:
+    """NAME=VALUE where NAME may be dotted or a glob (init's --registry, --set, --branch …); VALUE may be empty."""
+    key, sep, val = value.partition("=")
+    if not sep or not key.strip() or any(ord(c) < 32 for c in value):
+        raise InputError(f"'{visible(value)[:60]}' is not NAME=VALUE")
+    return key.strip(), val.strip()
+
+
 def json_object(value: str) -> dict[str, Any]:
     try:
         parsed = parse_json(value, 64 << 10, 16)
@@ -111,6 +119,7 @@ DAG_ID = DomainType("DAG_ID", validate_dag_id)
 RUN_ID = DomainType("RUN_ID", validate_run_id)
 BUILD_ARG = DomainType("KEY=VALUE", build_arg)
 JSON_OBJECT = DomainType("JSON", json_object)
+ASSIGNMENT = DomainType("NAME=VALUE", assignment)
 REVISION_OR_TAG = DomainType("REVISION|TAG", revision_or_tag, complete="complete_revisions")
 GIT_SHA = DomainType("SHA", git_sha)
 REASON = FreeTextType("reason", MAX_REASON)
@@ -170,7 +179,7 @@ def reason_option(f: Any) -> Any:
 
 
 def actor_option(f: Any) -> Any:
-    return click.option("--actor", type=ACTOR, help="Who (default: Bamboo's triggering user, else the OS user).")(f)
+    return click.option("--actor", type=ACTOR, help="Who (default: the CI system's triggering user, else the OS user).")(f)
 
 
 def yes_option(f: Any) -> Any:

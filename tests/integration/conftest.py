@@ -257,3 +257,11 @@ def python_image(docker_engine: None) -> Iterator[str]:
     yield image
     if name:
         subprocess.run(["docker", "image", "rm", "--force", image], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[stack.Postgres]:
+    """A real PostgreSQL server (the dbt tests' server warehouse), on a free 127.0.0.1 port."""
+    server = stack.start_postgres()
+    yield server
+    server.stop()

@@ -119,7 +119,10 @@ def test_missing_jira_key_and_build_number_refused(imagectl, make_project, oci_r
     assert "pass --jira DATA-1234" in no_key.stderr and no_key.stderr.count("\n") == 1
     no_number = build(imagectl, root, "--jira", "DATA-1")
     assert no_number.exit_code == 2
-    assert no_number.stderr == "error: no build number given — pass --build-number N (Bamboo sets bamboo_buildNumber)\n"
+    assert no_number.stderr == (
+        "error: no build number given — pass --build-number N (GitLab CI sets CI_PIPELINE_IID, GitHub Actions sets GITHUB_RUN_NUMBER, "
+        "Bamboo sets bamboo_buildNumber)\n"
+    )
     assert registry_tags(oci_registry, f"{prefix(root)}/dbt-base") == []
 
 

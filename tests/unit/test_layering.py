@@ -59,6 +59,8 @@ def layer_of(module: str) -> int:
 def modules() -> dict[str, Path]:
     found = {}
     for path in PACKAGE.rglob("*.py"):
+        if path.is_relative_to(PACKAGE / "templates"):
+            continue  # what imagectl init writes into a dbt repository: data, never imported
         parts = path.relative_to(ROOT).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         found[name] = path
