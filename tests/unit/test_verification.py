@@ -152,3 +152,29 @@ def test_a_forged_rejection_can_only_refuse(stack):
     registry.ensure_empty_blob("dbt-build")
     registry.push("dbt-build", rejection_tag("dev", image.digest, 1), junk)
     assert deploy(stack, "DATA-1-2").revision.tag == "DATA-1-2"  # an invalid record does not reject
+
+
+def test_by_schedule_waits_for_the_first_run_that_started_after_the_deploy(stack):
+    import threading
+
+    deploy(stack, "DATA-1-1")
+    revision = history(stack.env("dev"), 1).revisions[0]
+    runs = stack.runs
+    runs.runs[("dbt_build", "scheduled__before")] = {
+        "dag_run_id": "scheduled__before",
+        "state": "success",
+        "start_date": "2000-01-01T08:00:00Z",
+    }
+    runs.images[("dbt_build", "scheduled__before")] = "old/image@sha256:" + "1" * 64  # predates the deploy: not judged
+
+    def the_next_morning():
+        runs.runs[("dbt_build", "scheduled__next")] = {
+            "dag_run_id": "scheduled__next",
+            "state": "success",
+            "start_date": "2099-01-01T08:00:00Z",
+        }
+        runs.images[("dbt_build", "scheduled__next")] = stack.variables["dev"].value
+
+    threading.Timer(0.2, the_next_morning).start()
+    result = execute(Planned(Verify(stack, VerifyRequest("dev", by="schedule"), poll=0.05)))
+    assert result.verdict.verified and result.verdict.run_id == "scheduled__next" and result.revision.revision == revision.revision
