@@ -54,6 +54,16 @@ def make(make_project, oci_registry, airflow3, standin: JiraStandIn, var: str, k
     return Project(None, root)
 
 
+def lose_variable(airflow, key: str) -> None:
+    """As if a deploy's Variable write never happened: the re-run finishes the same revision."""
+    import requests
+
+    response = requests.patch(
+        f"{airflow.url}/api/v2/variables/{key}", json={"key": key, "value": "lost"}, headers=admin_headers(airflow), timeout=10
+    )
+    response.raise_for_status()
+
+
 def run(imagectl, project: Project, standin: JiraStandIn, *args: str, kind: str = "cloud"):
     from tests.integration.project import CREDS
 
@@ -78,14 +88,7 @@ def test_every_revision_is_one_jira_deployment_and_rollbacks_report_what_they_un
 
     # A re-run that finishes the same revision (its Variable write was lost) replaces, never adds.
     requests_before = len(jira.submissions)
-    import requests
-
-    requests.patch(
-        f"{airflow3.url}/api/v2/variables/img_jira_dev",
-        json={"key": "img_jira_dev", "value": "lost"},
-        headers=admin_headers(airflow3),
-        timeout=10,
-    ).raise_for_status()
+    lose_variable(airflow3, "img_jira_dev")
     again = run(imagectl, project, jira, "deploy", "DATA-1234-2", "--env", "dev")
     assert again.exit_code == 0 and json.loads(again.stdout)["state"] == "complete"
     assert len(jira.submissions) == requests_before + 1 and sorted(jira.stored("dev")) == [1, 2]
@@ -156,14 +159,7 @@ def test_data_center_gets_one_remote_link_per_issue_and_revision(imagectl, make_
     assert list(links) == [("DATA-1234", "imagectl:dbt-demo/dev/1")]
     link = links[("DATA-1234", "imagectl:dbt-demo/dev/1")]
     assert link["object"]["title"] == "dev revision 1: DATA-1234-1" and link["object"]["summary"].startswith("successful")
-    import requests
-
-    requests.patch(
-        f"{airflow3.url}/api/v2/variables/img_jiradc_dev",
-        json={"key": "img_jiradc_dev", "value": "lost"},
-        headers=admin_headers(airflow3),
-        timeout=10,
-    ).raise_for_status()
+    lose_variable(airflow3, "img_jiradc_dev")
     assert run(imagectl, project, jira, "deploy", "DATA-1234-1", "--env", "dev", kind="datacenter").exit_code == 0
     assert len(jira.links) == 1  # the same link, updated
     gate = run(imagectl, project, jira, "promote", "DATA-1234-1", "--from", "dev", "--to", "prd", "--yes", kind="datacenter")

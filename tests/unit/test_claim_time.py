@@ -30,6 +30,24 @@ def warnings(capsys):
     yield said
 
 
+def run_together(planned: list[Planned]) -> list[BaseException]:
+    """Apply the plans in threads at once; what each raised."""
+    errors: list[BaseException] = []
+
+    def go(p: Planned) -> None:
+        try:
+            execute(p)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=go, args=(p,)) for p in planned]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 def make_stack(atomic: bool) -> Stack:
     stack = Stack(atomic=atomic)
     for n in range(1, 5):
@@ -90,19 +108,7 @@ def test_identical_changes_at_the_same_moment_record_one_revision(atomic):
     from imagectl.commands.deploy import Deploy
 
     planned = [Planned(Deploy(stack, _deploy_request("DATA-1-2"))) for _ in range(6)]
-    errors: list[BaseException] = []
-
-    def go(p: Planned) -> None:
-        try:
-            execute(p)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go, args=(p,)) for p in planned]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_together(planned)
     assert not errors
     assert [r.tag for r in revisions(stack)] == ["DATA-1-2", "DATA-1-1"]
 
@@ -175,19 +181,7 @@ def test_sixteen_concurrent_promotes_get_gap_free_versions_in_revision_order(ato
         stack.image(tag)
         deploy(stack, tag)
     planned = [promote(stack, tag) for tag in tags]
-    errors: list[BaseException] = []
-
-    def go(p: Planned) -> None:
-        try:
-            execute(p)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=go, args=(p,)) for p in planned]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    errors = run_together(planned)
     assert not errors, errors[:2]
     got = sorted(revisions(stack, "prd"), key=lambda r: r.revision)
     assert [r.release for r in got] == [f"v1.0.{n}" for n in range(16)]  # (patch is the default bump)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,46 @@ def test_a_repository_url_with_whitespace_never_keeps_its_credentials(url):
 )
 def test_what_servers_echo_is_redacted(echoed):
     assert "CANARY" not in redact_secrets(echoed) and "aW1hZ2VjdGw6Q0FOQVJZLXB3" not in redact_secrets(echoed)
+
+
+def test_a_repository_owned_by_another_user_is_named_not_called_empty(tmp_path):
+    import subprocess
+
+    from imagectl.adapters.git_repo import GitRepo
+    from imagectl.errors import GitError
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def run(*a: str) -> None:
+        subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t", *a], check=True, capture_output=True)
+
+    run("init", "-q")
+    (repo / "x").write_text("x")
+    run("add", "x")
+    run("commit", "-qm", "x")
+    if os.geteuid() != 0 and os.environ.get("CI") != "true":  # (CI runs as root: there it never skips)
+        pytest.skip("needs root to give the repository to another user")
+    subprocess.run(["chown", "-R", "65534:65534", str(repo)], check=True)
+    with pytest.raises(GitError, match="dubious ownership") as caught:
+        GitRepo(repo).state()
+    assert "safe.directory" in caught.value.hint
+
+
+def test_a_full_disk_while_packing_the_context_says_so():
+    import errno
+
+    from imagectl.adapters.docker_engine import DockerEngine
+    from imagectl.errors import DockerError
+
+    class Api:
+        def build(self, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device", "/tmp/tmpabc")
+
+    engine = DockerEngine.__new__(DockerEngine)  # the adapter's error mapping alone: no engine needed for it
+    engine.client = type("Client", (), {"api": Api()})()
+    with pytest.raises(DockerError, match="no space left to pack the build context") as caught:
+        engine.build(
+            context=Path("."), dockerfile=Path("Dockerfile"), tag="DATA-1-1", build_args={}, labels={}, network_mode=None, on_event=print
+        )
+    assert "TMPDIR" in caught.value.hint
