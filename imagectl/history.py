@@ -68,7 +68,7 @@ NONCE = "io.imagectl.nonce"
 LEGACY_LAST = "io.imagectl.history.legacy-last"
 CLAIM_ATTEMPTS = 60
 MAX_GAP = 64  # slots a writer may step over (lost in races) between a revision and the one it replaces, unchecked
-MAX_STEP = 10_000  # beyond MAX_GAP, each slot stepped over must show its claim; this many at most
+NEAR = 400  # how far below a slot a writer looks for the revision it follows
 FORGED_SPAN = 300  # slots without one valid record below the probe's top: that top is forged
 MAX_FORGED_TOPS = 8  # forged tops left out before the lookup gives up and says so
 SETTLE_SECONDS = 0.3  # how long a writer waits for a claimed slot below its own to show its record (plain OCI; see _bypassed)
@@ -455,24 +455,25 @@ class History:
         )
 
     def _implausible(self, revision: Revision) -> str | None:
-        """Why ``revision`` cannot be the newest one imagectl wrote, or None. A real revision above 1 replaces a real
-        revision a few slots below it (writers only step over slots lost in races); a forged one must then agree
-        with a real record too. (0.1.0's records are taken as they are.)"""
+        """Why ``revision`` cannot be the newest one imagectl wrote, or None. A writer claims the slot after the
+        newest valid revision, stepping over claimed slots only (lost in races, or forged doors): so a real newest
+        revision sits at most MAX_GAP slots above the nearest valid one below it, or every slot between is claimed.
+        A forged tag far above the history cannot be, however valid it looks. (Its ``replaces`` is not relied on:
+        the record it names may have been damaged since. 0.1.0's records are taken as they are.)"""
         if revision.revision in self._legacy or revision.revision == 1:
             return None
+        if revision.replaces is not None and revision.replaces >= revision.revision:
+            return f"it says it replaces revision {revision.replaces}, which is not below it"
+        under = self.newest_below(revision.revision, 1)
+        if not under:
+            if revision.revision <= MAX_GAP:
+                return None
+            return f"no valid revision is within {NEAR} slots below it"
         if revision.replaces is None:
-            if revision.revision > MAX_GAP:
-                return "it replaces nothing, far above revision 1"
-            under = self.newest_below(revision.revision, 1)
-            return f"it replaces nothing, but revision {under[0].revision} is below it" if under else None
-        gap = range(revision.replaces + 1, revision.revision)
-        if len(gap) >= MAX_GAP:
-            # Writers step over claimed slots only (lost in races, or forged doors): every slot between must be taken.
-            if len(gap) > MAX_STEP or len(self._existing(self._slot_name, list(gap), claimed=True)) < len(gap):
-                return f"it says it replaces revision {revision.replaces}, {len(gap) + 1} slots below it, over slots nobody claimed"
-        below = self._read([revision.replaces]).get(revision.replaces)
-        if below is None:
-            return f"the revision it says it replaces, {revision.replaces}, is not there"
+            return f"it replaces nothing, but revision {under[0].revision} is below it"
+        gap = range(under[0].revision + 1, revision.revision)
+        if len(gap) >= MAX_GAP and len(self._existing(self._slot_name, list(gap), claimed=True)) < len(gap):
+            return f"the newest valid revision below it is {under[0].revision}, {len(gap) + 1} slots lower, over slots nobody claimed"
         return None
 
     def latest(self) -> Revision | None:
@@ -582,7 +583,7 @@ class History:
     def newest_below(self, number: int, limit: int) -> list[Revision]:
         found: dict[int, Revision] = {}
         top = number - 1
-        while top > 0 and len(found) < limit and top > number - 400:
+        while top > 0 and len(found) < limit and top > number - NEAR:
             numbers = list(range(top, max(0, top - 20), -1))
             found.update(self._read(numbers))
             top = numbers[-1] - 1

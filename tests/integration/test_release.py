@@ -135,7 +135,7 @@ def test_promotion_refused_for_an_image_dev_never_ran(project):
     project.build(1)
     refused = project.run("promote", "DATA-1234-1", "--from", "dev", "--to", "prd", "--yes")
     assert refused.exit_code == 5
-    assert "DATA-1234-1 has never run in dev, so it is not promoted" in refused.stderr
+    assert "DATA-1234-1 has never run in dev (its newest 200 revisions), so it is not promoted" in refused.stderr
     no_reason = project.run("promote", "DATA-1234-1", "--from", "dev", "--to", "prd", "--yes", "--force")
     assert no_reason.exit_code == 2 and "--force needs --reason" in no_reason.stderr
     assert project.json("history", "--env", "prd")["revisions"] == []

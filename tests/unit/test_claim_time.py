@@ -348,3 +348,26 @@ def _draft(image, number: int = 0) -> Revision:
         reference=f"r/x@{image.digest}",
         actor="a",
     )
+
+
+@KINDS
+def test_a_damaged_record_below_the_newest_does_not_make_the_newest_look_forged(atomic, warnings):
+    registry = MemoryRegistry(atomic=atomic)
+    image = registry.push("dbt-build", "DATA-1-1", image_manifest("x"))
+    history = History(registry, "dbt-build", "dev")
+    for _ in range(3):
+        history.append(_draft(image), image)
+    registry._store("dbt-build", history_tag("dev", 2), image_manifest("junk"))  # revision 3 replaces it
+    assert [r.revision for r in History(registry, "dbt-build", "dev").newest(10)] == [3, 1]
+
+
+@KINDS
+def test_a_forged_top_with_a_forged_claim_right_below_it_is_still_left_out(atomic, warnings):
+    registry = MemoryRegistry(atomic=atomic)
+    image = registry.push("dbt-build", "DATA-1-1", image_manifest("x"))
+    History(registry, "dbt-build", "dev").append(_draft(image), image)
+    registry._store("dbt-build", registry.claim_marker(history_tag("dev", 99)), image_manifest("door"))
+    forge_revision(registry, "dev", 100, image, replaces=99)  # "replaces" a claimed slot: still far above revision 1
+    assert [r.revision for r in History(registry, "dbt-build", "dev").newest(10)] == [1]
+    if atomic:  # the ECR-like probe lands on 100 (a marker) and says why it is left out; plain OCI's never reaches it
+        assert any(history_tag("dev", 100) in w for w in warnings)
