@@ -18,7 +18,8 @@ from urllib.parse import quote
 from imagectl.airflow._base import Airflow, FlavourContext, ImageVariable, Reach, StoreContext
 from imagectl.airflow.flavours import RestSettings
 from imagectl.airflow.stores import NoSettings, store_for_backend
-from imagectl.airflow.transport import Answer, PasswordTransport, Transport
+from imagectl.airflow.transport import Answer, PasswordTransport, TokenTransport, Transport
+from imagectl.credentials import Token
 from imagectl.errors import AirflowError, ConfigError, NotFoundError
 from imagectl.sanitize import visible
 from imagectl.tagging import validate_dag_id, validate_run_id, validate_variable_key
@@ -191,13 +192,16 @@ class AirflowRest(Airflow):
 
 
 def open_rest(settings: RestSettings, context: FlavourContext) -> AirflowRest:
-    """The ``rest`` flavour: the api-server at airflow_url, with a username and password from the environment."""
+    """The ``rest`` flavour: the api-server at airflow_url, with an API token or a username and password from the
+    environment (credentials.py says which wins)."""
     if not settings.airflow_url:
         raise ConfigError(
             f"environment '{context.environment}' has no airflow_url in {context.config_path}",
             f"add airflow_url under [environments.{context.environment}]",
         )
     login = context.credentials.airflow(context.environment)
+    if isinstance(login, Token):
+        return AirflowRest(TokenTransport(settings.airflow_url, context.environment, login, settings.airflow_api, context.timeouts))
     return AirflowRest(PasswordTransport(settings.airflow_url, context.environment, login, settings.airflow_api, context.timeouts))
 
 
