@@ -390,7 +390,11 @@ def read_settings(cls: type, table: _Table, identities: dict[str, Identity] | No
             known = ", ".join(sorted(identities or {})) or "none"
             raise table.fail(key, f"names identity '{value}', which is not under [identities] (defined: {known})")
         values[f.name] = value
-    return cls(**values)
+    settings = cls(**values)
+    problem = settings.problem() if hasattr(settings, "problem") else None  # a check across the extension's keys
+    if problem:
+        raise table.fail(table.key(problem[0]), problem[1])
+    return settings
 
 
 _ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")

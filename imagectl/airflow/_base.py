@@ -97,8 +97,9 @@ class Airflow(Runs):
     def set_variable(self, key: str, value: str, description: str) -> None: ...
 
     @abstractmethod
-    def secrets_config(self) -> tuple[dict[str, str] | None, str | None]:
-        """([secrets] options, None) when Airflow shows its configuration, else (None, why not)."""
+    def secrets_config(self) -> tuple[dict[str, dict[str, str]] | None, str | None]:
+        """({"secrets": [secrets] options, "workers": [workers] options}, None) when Airflow shows its configuration
+        ("workers" is empty where the section does not exist, as on Airflow 2), else (None, why not)."""
 
 
 @dataclass(frozen=True)
@@ -118,4 +119,4 @@ class StoreContext:
     environment: str
     timeouts: Timeouts
     airflow: Callable[[], Airflow]
-    identity: Identity | None = None  # the AWS identity the store acts as (its settings' store_identity)
+    identity: Identity | None = None  # the AWS identity the store acts as (its settings' identity field)
