@@ -67,7 +67,8 @@ class Environment:
         if self._runs is None:
             flavour = FLAVOURS[self.settings.airflow]
             opener = getattr(importlib.import_module(flavour.module), flavour.opener)
-            context = FlavourContext(self.name, self.credentials, self.config.timeouts, self.config.path)
+            identity = identity_of(self.config, self.settings.airflow_settings)
+            context = FlavourContext(self.name, self.credentials, self.config.timeouts, self.config.path, identity)
             self._runs = opener(self.settings.airflow_settings, context)
         return self._runs
 

@@ -110,6 +110,7 @@ class FlavourContext:
     credentials: Credentials
     timeouts: Timeouts
     config_path: Path
+    identity: Identity | None = None  # the AWS identity the flavour acts as (its settings' identity field, e.g. MWAA's)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ and JSON body; it owns authentication and what a refusal means. Two reach the ap
 - ``TokenTransport``: an API token from the environment (deployments behind SSO), sent as a bearer token; a
   refused token cannot be renewed here, so a 401 says it expired or was refused.
 
-Every request has the command's deadline and bounded retries (adapters/http.py).
+MWAA's transport (airflow/mwaa.py) reaches the API through AWS instead. Every request has the command's deadline
+and bounded retries (adapters/http.py).
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ class Transport(ABC):
 
     base_url: str  # where people open the Airflow UI (run links)
     environment: str
+    max_path: int | None = None  # the longest path (under the API root) the transport can carry; None: no limit
+    links: bool = True  # base_url opens the Airflow UI, so run links can be made from it
+
+    @property
+    def where(self) -> str:
+        """The Airflow, for messages: 'Airflow at http://…', 'Airflow of MWAA environment prd (eu-west-1)'."""
+        return f"Airflow at {self.base_url}"
 
     @property
     @abstractmethod

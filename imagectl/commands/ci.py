@@ -12,10 +12,12 @@ deploy.py, promote.py, trigger.py) the command of that name runs.
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from imagectl.action import Action, Confirmation, Plan
+from imagectl.airflow.flavours import FLAVOURS
 from imagectl.build_info import ResolvedBuild, resolve_actor, resolve_build, resolve_build_number, resolve_source
 from imagectl.commands.build import Build, BuildRequest, BuildResult
 from imagectl.commands.deploy import Deploy, DeployRequest
@@ -185,9 +187,23 @@ def environment_for(config: Config, branch: str | None) -> str | None:
     return None
 
 
-def run_id(result_key: str, dag_id: str) -> str:
+def run_id(result_key: str, dag_id: str, max_path: int | None = None) -> str:
+    """The DAG run id for a CI result: the same result key gives the same id, so a re-run job finds its run.
+
+    Where the environment's Airflow limits request paths (MWAA: 64 characters, and ``/dags/<dag>/dagRuns/<run>`` is
+    read while waiting), the id is shortened to fit: first without the DAG's id (a run id is per DAG anyway), then
+    the key cut short with a hash of the whole key added (still the same id for the same key)."""
     safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in result_key)[:150]
-    return f"imagectl__{safe}__{dag_id}"
+    full = f"imagectl__{safe}__{dag_id}"
+    if max_path is None:
+        return full
+    budget = max_path - len(f"/dags/{dag_id}/dagRuns/")
+    for candidate in (full, f"imagectl__{safe}"):
+        if len(candidate) <= budget:
+            return candidate
+    digest = hashlib.sha256(safe.encode()).hexdigest()[:10]
+    keep = budget - len("ic____") - len(digest)
+    return f"ic__{safe[:keep]}__{digest}" if keep > 0 else f"ic__{digest}"  # a DAG id too long for any id: refused when called
 
 
 @dataclass(frozen=True)
@@ -260,6 +276,7 @@ class Ci(Action[CiPlan, CiResult]):
 
     def _deploy_steps(self, environment: str, build_env: str, tag: str, promote_tag: str | None, result_key: str) -> list[CiStep]:
         config, wait = self.workspace.config, self.request.wait
+        max_path = FLAVOURS[config.environment(environment).airflow].max_path
         steps: list[CiStep] = []
         if promote_tag:
             steps.append(PromoteStep(f"promote {tag} from {build_env} to {environment}", environment, tag, build_env))
@@ -269,21 +286,21 @@ class Ci(Action[CiPlan, CiResult]):
             dag = config.ci.lightdash_dag
             steps.append(
                 TriggerStep(
-                    f"{dag} in {environment} (run id {run_id(result_key, dag)})",
+                    f"{dag} in {environment} (run id {run_id(result_key, dag, max_path)})",
                     environment,
                     dag,
-                    run_id(result_key, dag),
+                    run_id(result_key, dag, max_path),
                     {"imagectl_tag": tag},
                 )
             )
         dag = config.dbt_dag_for(environment)
         steps.append(
             TriggerStep(
-                f"{dag} in {environment} with conf {config.ci.slim_conf} (run id {run_id(result_key, dag)})"
+                f"{dag} in {environment} with conf {config.ci.slim_conf} (run id {run_id(result_key, dag, max_path)})"
                 + (", waiting for it and checking the image it ran" if wait else ""),
                 environment,
                 dag,
-                run_id(result_key, dag),
+                run_id(result_key, dag, max_path),
                 {**config.ci.slim_conf, "imagectl_tag": tag, "bamboo_result": result_key},
                 wait,
             )
