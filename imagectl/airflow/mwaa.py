@@ -44,7 +44,7 @@ from imagectl.adapters.aws import IdentityError, client
 from imagectl.airflow._base import FlavourContext
 from imagectl.airflow.flavours import MWAA_MAX_PATH, MwaaSettings
 from imagectl.airflow.rest import AirflowRest
-from imagectl.airflow.transport import Answer, Transport, needed_role
+from imagectl.airflow.transport import Answer, Denied, Transport, needed_role
 from imagectl.errors import AirflowError, ConfigError, InputError
 from imagectl.sanitize import visible
 from imagectl.settings import Identity, Timeouts
@@ -178,7 +178,7 @@ class MwaaTransport(Transport):
         if status == 401:
             raise AirflowError(f"{self.where} refused {what} (HTTP 401)", "MWAA calls Airflow as its Admin role: check the environment")
         if status == 403:
-            raise AirflowError(f"MWAA's Airflow role may not {what} in environment {self.name}", f"the call needs role {needed_role(what)}")
+            raise Denied(f"MWAA's Airflow role may not {what} in environment {self.name}", f"the call needs role {needed_role(what)}")
         if status >= 500:
             raise AirflowError(f"{self.where} answered HTTP {status} to {what}", "check the environment's Airflow logs in CloudWatch")
         return Answer(status, body)

@@ -19,11 +19,13 @@ from urllib.parse import quote
 from imagectl.airflow._base import Airflow, FlavourContext, ImageVariable, Reach, StoreContext
 from imagectl.airflow.flavours import RestSettings
 from imagectl.airflow.stores import STORES, RestStoreSettings, store_for_backend
-from imagectl.airflow.transport import Answer, PasswordTransport, TokenTransport, Transport
+from imagectl.airflow.transport import Answer, Denied, PasswordTransport, TokenTransport, Transport
 from imagectl.credentials import Token
 from imagectl.errors import AirflowError, ConfigError, NotFoundError
 from imagectl.sanitize import visible
 from imagectl.tagging import validate_dag_id, validate_run_id, validate_variable_key
+
+MASKED = "***"  # how Airflow's API shows a redacted value
 
 
 def _segment(value: str) -> str:
@@ -69,6 +71,12 @@ class AirflowRest(Airflow):
         if answer.status != 200:
             raise self._unexpected(answer, what)
         value = self._object(answer, what).get("value")
+        if value == MASKED:  # Airflow redacts the value of a Variable whose key names a secret ("token", "secret", …)
+            raise AirflowError(
+                f"{self.transport.where} shows Variable {key} as '***': its key contains a word Airflow treats as sensitive "
+                "(token, secret, password, api_key, … or one in [core] sensitive_var_conn_names), so it hides the value",
+                "name the image Variable without such a word (variable in imagectl.toml, DBT_DAG_IMAGE_VARIABLE for the DAG)",
+            )
         return value if isinstance(value, str) else ""
 
     def set_variable(self, key: str, value: str, description: str) -> None:
@@ -99,10 +107,8 @@ class AirflowRest(Airflow):
             what = f"read the [{section}] configuration"
             try:
                 answer = self._call("GET", "/config", what, params={"section": section})
-            except AirflowError as exc:
-                if "may not" in exc.message:
-                    return None, "the Airflow configuration is not exposed to this user ([api] expose_config)"
-                raise
+            except Denied:  # a 403: [api] expose_config is off (Airflow 2 and 3 answer 403 then), or the role may not
+                return None, "the Airflow configuration is not exposed to imagectl ([api] expose_config, or the role)"
             if answer.status == 404 and sections:
                 sections[section] = {}
                 continue

@@ -6,7 +6,8 @@ and JSON body; it owns authentication and what a refusal means. Two reach the ap
 
 - ``PasswordTransport``: a username and password (Airflow 3: a JWT from ``POST /auth/token``, renewed once when
   refused; Airflow 2: basic auth, which needs ``[api] auth_backends`` to include
-  ``airflow.api.auth.backend.basic_auth`` — its default is session only, and a stock Airflow 2 answers 401);
+  ``airflow.api.auth.backend.basic_auth`` — its default is session only, and a stock Airflow 2.11 then answers 403
+  to every password, as it does to a wrong one and to a missing role, so its refusals name all three);
 - ``TokenTransport``: an API token from the environment (deployments behind SSO), sent as a bearer token; a
   refused token cannot be renewed here, so a 401 says it expired or was refused.
 
@@ -27,6 +28,10 @@ from imagectl.credentials import Credentials, Login, Token
 from imagectl.errors import AirflowError
 from imagectl.sanitize import visible
 from imagectl.settings import Timeouts
+
+
+class Denied(AirflowError):
+    """Airflow answered 403 to a call: the caller is known (or, on Airflow 2, may be) but may not make it."""
 
 
 @dataclass
@@ -127,7 +132,7 @@ class ApiServerTransport(Transport):
         """The error for a 401: the credentials were not accepted."""
         raise NotImplementedError
 
-    def _denied(self, response: requests.Response, what: str) -> AirflowError:
+    def _denied(self, response: requests.Response, what: str) -> Denied:
         """The error for a 403: the credentials were accepted, the role does not allow ``what``."""
         raise NotImplementedError
 
@@ -152,7 +157,7 @@ def needed_role(what: str) -> str:
 
 AUTH_BACKENDS_HINT = (
     "Airflow 2 accepts passwords on its REST API only with [api] auth_backends including "
-    "airflow.api.auth.backend.basic_auth (its default is session, so a stock Airflow 2 answers 401)"
+    "airflow.api.auth.backend.basic_auth (its default is session only, and then it refuses every password)"
 )
 
 
@@ -199,9 +204,14 @@ class PasswordTransport(ApiServerTransport):
             hint += "; " + AUTH_BACKENDS_HINT
         return AirflowError(f"Airflow rejected user '{visible(self._login_data.username)}' for {what}", hint)
 
-    def _denied(self, response: requests.Response, what: str) -> AirflowError:
+    def _denied(self, response: requests.Response, what: str) -> Denied:
         user = visible(self._login_data.username)
-        return AirflowError(f"Airflow user '{user}' may not {what}", f"the Airflow user needs role {needed_role(what)}")
+        if self.api == "v1":  # Airflow 2 answers 403 alike to a wrong password, a missing auth backend and a missing role
+            return Denied(
+                f"Airflow 2 at {self.base_url} refused user '{user}' for {what} (HTTP 403)",
+                f"{AUTH_BACKENDS_HINT}; otherwise check the password, and that the user has role {needed_role(what)}",
+            )
+        return Denied(f"Airflow user '{user}' may not {what}", f"the Airflow user needs role {needed_role(what)}")
 
 
 class TokenTransport(ApiServerTransport):
@@ -220,22 +230,28 @@ class TokenTransport(ApiServerTransport):
         if self.api == "v1":
             hint += (
                 "; Airflow 2 reads a bearer token only with an [api] auth_backends entry that accepts it (your SSO's "
-                "backend; its default is session, so a stock Airflow 2 answers 401)"
+                "backend; its default is session only)"
             )
         return AirflowError(
             f"Airflow at {self.base_url} refused the token from {self._token.source} for {what} (HTTP 401): it has expired or is not valid",
             hint,
         )
 
-    def _denied(self, response: requests.Response, what: str) -> AirflowError:
+    def _denied(self, response: requests.Response, what: str) -> Denied:
         body = http.json_body(response)
         detail = str(body.get("detail") or "") if isinstance(body, dict) else ""
+        if self.api == "v1":  # Airflow 2 answers 403 alike to a token it cannot read and to a missing role
+            return Denied(
+                f"Airflow 2 at {self.base_url} refused the token from {self._token.source} for {what} (HTTP 403)",
+                "Airflow 2 reads a bearer token only with an [api] auth_backends entry that accepts it (your SSO's backend; its "
+                f"default is session only); otherwise get a new token, and check that its user has role {needed_role(what)}",
+            )
         if "token" in detail.lower():  # Airflow 3 answers 403 "Invalid JWT token" to a token it cannot read
-            return AirflowError(
+            return Denied(
                 f"Airflow at {self.base_url} refused the token from {self._token.source} for {what} (HTTP 403: {visible(detail)[:80]})",
                 f"get a new API token for this Airflow and set {self._token.source}",
             )
-        return AirflowError(
+        return Denied(
             f"the Airflow user of the token from {self._token.source} may not {what}",
             f"the token's Airflow user needs role {needed_role(what)}",
         )
