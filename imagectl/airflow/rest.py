@@ -230,6 +230,10 @@ def open_rest(settings: RestSettings, context: FlavourContext) -> AirflowRest:
 
 
 HIDDEN = "< hidden >"  # how Airflow's config API shows a sensitive option (always, on Airflow 3)
+# Backend kwargs that make the Amazon provider's backends read as someone else than the process's AWS chain.
+OWN_CREDENTIALS = frozenset(
+    {"aws_conn_id", "role_arn", "profile_name", "assume_role_method", "assume_role_kwargs", "aws_access_key_id", "aws_session_token"}
+)
 WAYS_OUT = (
     "declare the backend's settings for this environment in imagectl.toml (secrets_backend, secrets_backend_prefix, …), "
     "or let trigger --wait / ci --wait prove which image the task ran"
@@ -336,6 +340,15 @@ def _check_backend(
         except ValueError:
             kwargs = {}
         kwargs = kwargs if isinstance(kwargs, dict) else {}
+        own = sorted(set(kwargs) & OWN_CREDENTIALS)
+        if own and not (mine and declared.secrets_backend_identity):  # imagectl's credentials may see another account
+            reach.unverified.append(
+                f"cannot verify whether {where} ({store.backend_label}) shadows Variable {key}: it reads with credentials of its "
+                f'own ({", ".join(own)}), which imagectl does not have; to fix: declare secrets_backend = "{store.name}" and '
+                "secrets_backend_identity (an identity that may read those secrets), or let trigger --wait / ci --wait prove which "
+                "image the task ran"
+            )
+            return
         settings = store.settings.from_backend_kwargs(kwargs)  # type: ignore[attr-defined]
         if settings is not None and mine and declared.secrets_backend_region and not kwargs.get("region_name"):
             settings = dataclasses.replace(settings, store_region=declared.secrets_backend_region)

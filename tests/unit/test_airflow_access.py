@@ -268,3 +268,11 @@ def test_the_stack_starts_the_mwaa_standin_only_in_front_of_airflow_3(tmp_path, 
     with pytest.raises(SystemExit) as exited:
         serve(["--workdir", str(tmp_path), "--registries", "0", "--mwaa", "--env-file", str(tmp_path / "env")])
     assert exited.value.code == 2 and "--mwaa needs --airflow 3" in capsys.readouterr().err
+
+
+def test_visible_kwargs_naming_credentials_of_their_own_cannot_be_verified_with_imagectls():
+    """Airflow 2 with expose_config shows the kwargs; a backend that reads as another role (another account, perhaps)
+    would answer imagectl "not found" — so imagectl says it cannot verify instead of looking with its own identity."""
+    kwargs = '{"variables_prefix": "airflow/prd/variables", "role_arn": "arn:aws:iam::222222222222:role/airflow-secrets"}'
+    found = notes({"secrets": {"backend": SM, "backend_kwargs": kwargs}, "workers": {}})
+    assert any(n.startswith("cannot verify whether [secrets] backend (AWS Secrets Manager) shadows") and "(role_arn)" in n for n in found)
