@@ -436,7 +436,11 @@ def read_settings(cls: type, table: _Table, identities: dict[str, Identity] | No
             known = ", ".join(sorted(identities or {})) or "none"
             raise table.fail(key, f"names identity '{value}', which is not under [identities] (defined: {known})")
         values[f.name] = value
-    return cls(**values)
+    settings = cls(**values)
+    problem = settings.problem() if hasattr(settings, "problem") else None  # a check across the extension's keys
+    if problem:
+        raise table.fail(table.key(problem[0]), problem[1])
+    return settings
 
 
 _ROLE_ARN_RE = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}")
@@ -563,6 +567,12 @@ def _environments(
         variable = env.string("variable", default="dbt_image") or "dbt_image"
         if not VARIABLE_KEY_RE.fullmatch(variable):
             raise env.fail(env.key("variable"), "must be a Variable key of letters, digits, '_', '.' or '-'")
+        if flavour.max_path and len("/variables/" + variable) > flavour.max_path:
+            raise env.fail(
+                env.key("variable"),
+                f'must be at most {flavour.max_path - len("/variables/")} characters with airflow = "{flavour_name}" '
+                f"(its requests' paths are at most {flavour.max_path} characters, and the key is in the path)",
+            )
         release = env.boolean("release", name == "prd")
         notify = env.strings("notify", what="webhook names from [webhooks]")
         dbt_dag = env.string("dbt_dag")
@@ -571,6 +581,12 @@ def _environments(
                 validate_dag_id(dbt_dag)
             except Exception:  # noqa: BLE001 - re-raised as a config error naming the key
                 raise env.fail(env.key("dbt_dag"), "must be an Airflow DAG id of letters, digits, '_', '.' or '-'") from None
+            if flavour.max_path and len(f"/dags/{dbt_dag}/dagRuns") > flavour.max_path:
+                raise env.fail(
+                    env.key("dbt_dag"),
+                    f'must be at most {flavour.max_path - len("/dags//dagRuns")} characters with airflow = "{flavour_name}" '
+                    f"(its requests' paths are at most {flavour.max_path} characters, and the DAG id is in the path)",
+                )
         for hook in notify:
             if hook not in webhooks:
                 raise env.fail(env.key("notify"), f"names '{hook}', which is not under [webhooks]")
@@ -628,6 +644,15 @@ def _ci(ci: _Table, environments: dict[str, EnvironmentConfig]) -> CiConfig:
             validate_dag_id(lightdash)
         except Exception:  # noqa: BLE001
             raise ci.fail("ci.lightdash_dag", "must be an Airflow DAG id of letters, digits, '_', '.' or '-'") from None
+    for environment in environments.values():  # the DAGs an environment whose Airflow limits paths triggers (its dbt DAG: [ci] dbt_dag)
+        limit = FLAVOURS[environment.airflow].max_path
+        for key, dag in (("dbt_dag", None if environment.dbt_dag else dags["dbt_dag"]), ("lightdash_dag", lightdash or None)):
+            if limit and dag and len(f"/dags/{dag}/dagRuns") > limit:
+                raise ci.fail(
+                    f"ci.{key}",
+                    f"must be at most {limit - len('/dags//dagRuns')} characters: environment '{environment.name}' reaches its Airflow "
+                    f'with airflow = "{environment.airflow}", whose requests\' paths are at most {limit} characters',
+                )
     return CiConfig(
         branches=branches,
         build_environment=build_env,

@@ -7,7 +7,8 @@ credential chain (profile, role, AWS_* variables) finds them.
 | what                 | variables (NAME/ENV upper-case, '-' → '_')                                     |
 |----------------------|---------------------------------------------------------------------------------|
 | OCI registry login   | IMAGECTL_REGISTRY_<NAME>_USERNAME/_PASSWORD, else IMAGECTL_REGISTRY_USERNAME/_PASSWORD |
-| Airflow login        | IMAGECTL_AIRFLOW_<ENV>_USERNAME/_PASSWORD, else IMAGECTL_AIRFLOW_USERNAME/_PASSWORD   |
+| Airflow login        | IMAGECTL_AIRFLOW_<ENV>_TOKEN, else IMAGECTL_AIRFLOW_<ENV>_USERNAME/_PASSWORD, else    |
+|                      | IMAGECTL_AIRFLOW_TOKEN, else IMAGECTL_AIRFLOW_USERNAME/_PASSWORD (MWAA: AWS instead)  |
 | webhook URL          | IMAGECTL_WEBHOOK_<NAME>_URL                                                      |
 """
 
@@ -32,6 +33,17 @@ class Login:
 
     def __repr__(self) -> str:  # never print the password, even in a debugger
         return f"Login(username={self.username!r}, source={self.source!r})"
+
+
+@dataclass(frozen=True)
+class Token:
+    """An API token for Airflow (deployments behind SSO issue these instead of a password login)."""
+
+    value: str = field(repr=False)
+    source: str = ""  # the variable it came from, for messages
+
+    def __repr__(self) -> str:
+        return f"Token(source={self.source!r})"
 
 
 def _pair(environ: Mapping[str, str], prefixes: list[str]) -> Login | None:
@@ -62,15 +74,22 @@ class Credentials:
         """The login for registry ``name``, or None (anonymous, or ECR whose token comes from AWS)."""
         return _pair(self.environ, self.registry_variables(name))
 
-    def airflow(self, environment: str) -> Login:
-        login = _pair(self.environ, self.airflow_variables(environment))
-        if login is None:
-            specific, shared = self.airflow_variables(environment)
-            raise ConfigError(
-                f"no Airflow credentials for environment '{environment}'",
-                f"set {specific}USERNAME and {specific}PASSWORD (or {shared}USERNAME and {shared}PASSWORD)",
-            )
-        return login
+    def airflow(self, environment: str) -> Login | Token:
+        """The Airflow login of ``environment``: the environment's own variables before the shared ones, and at each
+        level a token before a username and password (a deployment behind SSO has no password login)."""
+        for prefix in self.airflow_variables(environment):
+            token = self.environ.get(prefix + "TOKEN")
+            if token:
+                return Token(token, prefix + "TOKEN")
+            login = _pair(self.environ, [prefix])
+            if login is not None:
+                return login
+        specific, shared = self.airflow_variables(environment)
+        raise ConfigError(
+            f"no Airflow credentials for environment '{environment}'",
+            f"set {specific}TOKEN (an Airflow API token), or {specific}USERNAME and {specific}PASSWORD "
+            f"(or the same without {env_key(environment)}_ for every environment)",
+        )
 
     @staticmethod
     def webhook_variable(name: str) -> str:

@@ -9,8 +9,9 @@ reads its history); tests pass in-memory parts instead (tests/fakes.py).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from imagectl.airflow._base import FlavourContext, StoreContext
 from imagectl.airflow.flavours import FLAVOURS
@@ -20,9 +21,18 @@ from imagectl.credentials import Credentials
 from imagectl.history import History
 from imagectl.registries import open_registry
 from imagectl.registries._base import Manifest, Registry
+from imagectl.settings import Identity
 
 if TYPE_CHECKING:
     from imagectl.airflow._base import Airflow, ImageVariable, Runs
+
+
+def identity_of(config: Config, settings: Any) -> Identity | None:
+    """The [identities.NAME] an extension's settings name in their identity field (settings.setting(identity=True))."""
+    if not dataclasses.is_dataclass(settings):
+        return None
+    name = next((getattr(settings, f.name) for f in dataclasses.fields(settings) if f.metadata.get("identity")), None)
+    return config.identity(name)
 
 
 class Environment:
@@ -57,7 +67,8 @@ class Environment:
         if self._runs is None:
             flavour = FLAVOURS[self.settings.airflow]
             opener = getattr(importlib.import_module(flavour.module), flavour.opener)
-            context = FlavourContext(self.name, self.credentials, self.config.timeouts, self.config.path)
+            identity = identity_of(self.config, self.settings.airflow_settings)
+            context = FlavourContext(self.name, self.credentials, self.config.timeouts, self.config.path, identity)
             self._runs = opener(self.settings.airflow_settings, context)
         return self._runs
 
@@ -74,7 +85,7 @@ class Environment:
         if self._variable is None:
             store = STORES[self.settings.variable_store]
             cls = getattr(importlib.import_module(store.module), store.cls)
-            identity = self.config.identity(getattr(self.settings.store, "store_identity", None))
+            identity = identity_of(self.config, self.settings.store)
             context = StoreContext(self.name, self.config.timeouts, self._airflow, identity)
             self._variable = cls(self.settings.variable, self.settings.store, context)
         return self._variable

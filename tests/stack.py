@@ -372,14 +372,18 @@ def start_airflow(
 def serve(argv: list[str] | None = None) -> int:
     """Start local servers for the demo, write their addresses to an env file, and stop them on SIGTERM/SIGINT.
 
-    python -m tests.stack --workdir DIR --registries N [--ecr-accounts N] [--airflow 3 [--standalone] [--airflow-env K=V ...]]
-                          --env-file FILE
+    python -m tests.stack --workdir DIR --registries N [--ecr-accounts N]
+                          [--airflow 3 [--standalone] [--airflow-env K=V ...] [--mwaa]] --env-file FILE
 
     --ecr-accounts N starts moto and the ECR harness (tests/ecr_harness.py) with one ECR per AWS account
     (111111111111, 222222222222, …) and writes, per account n: ECR_n_ACCOUNT, ECR_n_HOST (its registry API),
     ECR_n_ACCESS_KEY_ID / ECR_n_SECRET_ACCESS_KEY (an IAM user's keys in that account: "plain" credentials) and
     ECR_n_ROLE_ARN (a role there that AWS_BASE_ACCESS_KEY_ID / AWS_BASE_SECRET_ACCESS_KEY may assume); plus
     AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_STS and AWS_REGION for the AWS SDKs.
+
+    --mwaa starts the MWAA InvokeRestApi stand-in (tests/mwaa_standin.py) in front of that Airflow 3 and writes
+    AWS_ENDPOINT_URL_MWAA and AWS_DISABLE_HOST_PREFIX_INJECTION (for boto3), MWAA_ENVIRONMENT, MWAA_REGION, MWAA_ARN,
+    and MWAA_ACCESS_KEY_ID / MWAA_SECRET_ACCESS_KEY (the IAM user it lets call airflow:InvokeRestApi on it).
     """
     import argparse
     import signal
@@ -391,8 +395,11 @@ def serve(argv: list[str] | None = None) -> int:
     parser.add_argument("--airflow", type=int, choices=(2, 3))
     parser.add_argument("--standalone", action="store_true", help="scheduler, dag-processor and api-server: DAGs run")
     parser.add_argument("--airflow-env", action="append", default=[], metavar="KEY=VALUE", help="environment of Airflow")
+    parser.add_argument("--mwaa", action="store_true", help="the MWAA InvokeRestApi stand-in in front of Airflow 3")
     parser.add_argument("--env-file", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.mwaa and args.airflow != 3:
+        parser.error("--mwaa needs --airflow 3 (the stand-in maps InvokeRestApi onto Airflow 3's /api/v2)")
     args.workdir.mkdir(parents=True, exist_ok=True)
     servers: list[Server] = []
     stopping = False
@@ -417,6 +424,10 @@ def serve(argv: list[str] | None = None) -> int:
             servers.append(airflow)
             user, (_, password) = "imagectl", AIRFLOW_USERS["imagectl"]
             lines += [f"AIRFLOW_URL={airflow.url}", f"AIRFLOW_USER={user}", f"AIRFLOW_PASSWORD={password}"]
+            if args.mwaa:
+                standin, mwaa_lines = start_mwaa(airflow)
+                servers.append(_Closing(standin))
+                lines += mwaa_lines
         args.env_file.write_text("\n".join(lines) + "\n")
         while not stopping:
             time.sleep(0.5)
@@ -436,6 +447,34 @@ class _Harness(Server):
 
     def stop(self) -> None:
         self.harness.close()  # type: ignore[attr-defined]
+
+
+_Closing = _Harness  # anything with close(), stopped with the stack
+
+MWAA_ENVIRONMENT, MWAA_REGION = "imagectl-prd", "ap-northeast-2"
+
+
+def start_mwaa(airflow: Airflow, name: str = MWAA_ENVIRONMENT, region: str = MWAA_REGION) -> tuple[object, list[str]]:
+    """The MWAA InvokeRestApi stand-in in front of ``airflow`` (as its Admin user), with one IAM user allowed to call
+    it; returns the stand-in and the env-file lines that reach it."""
+    import secrets
+
+    from tests.mwaa_standin import MwaaStandIn
+
+    standin = MwaaStandIn(region=region)
+    access_key, secret_key = "AKIAMWAA" + secrets.token_hex(6).upper(), secrets.token_urlsafe(30)
+    standin.add_user(access_key, secret_key)
+    standin.add_environment(name, airflow.url, ("imagectl", AIRFLOW_USERS["imagectl"][1]))
+    lines = [
+        f"AWS_ENDPOINT_URL_MWAA={standin.url}",
+        "AWS_DISABLE_HOST_PREFIX_INJECTION=true",
+        f"MWAA_ENVIRONMENT={name}",
+        f"MWAA_REGION={region}",
+        f"MWAA_ARN={standin.arn(name)}",
+        f"MWAA_ACCESS_KEY_ID={access_key}",
+        f"MWAA_SECRET_ACCESS_KEY={secret_key}",
+    ]
+    return standin, lines
 
 
 def _start_ecr(workdir: Path, count: int, servers: list[Server]) -> list[str]:

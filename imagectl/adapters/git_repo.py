@@ -50,7 +50,7 @@ class GitRepo:
     def state(self) -> GitState:
         try:
             commit = self.repo.head.commit.hexsha
-        except (ValueError, git.GitCommandError):
+        except (ValueError, git.GitCommandError, OSError):  # OSError: git's batch reader quit (it refused the repository)
             self._refused()
             raise GitError("the git repository has no commits yet", "commit something first") from None
         try:

@@ -97,8 +97,9 @@ class Airflow(Runs):
     def set_variable(self, key: str, value: str, description: str) -> None: ...
 
     @abstractmethod
-    def secrets_config(self) -> tuple[dict[str, str] | None, str | None]:
-        """([secrets] options, None) when Airflow shows its configuration, else (None, why not)."""
+    def secrets_config(self) -> tuple[dict[str, dict[str, str]] | None, str | None]:
+        """({"secrets": [secrets] options, "workers": [workers] options}, None) when Airflow shows its configuration
+        ("workers" is empty where the section does not exist, as on Airflow 2), else (None, why not)."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class FlavourContext:
     credentials: Credentials
     timeouts: Timeouts
     config_path: Path
+    identity: Identity | None = None  # the AWS identity the flavour acts as (its settings' identity field, e.g. MWAA's)
 
 
 @dataclass(frozen=True)
@@ -118,4 +120,4 @@ class StoreContext:
     environment: str
     timeouts: Timeouts
     airflow: Callable[[], Airflow]
-    identity: Identity | None = None  # the AWS identity the store acts as (its settings' store_identity)
+    identity: Identity | None = None  # the AWS identity the store acts as (its settings' identity field)

@@ -1,10 +1,18 @@
 """How a request reaches an Airflow REST API, apart from what it asks (airflow/rest.py makes the calls).
 
 A ``Transport`` carries one REST call (method, path under ``/api/vN``, query, JSON body) and answers its HTTP status
-and JSON body; it owns authentication and what a refusal means. ``PasswordTransport`` talks to the api-server
-directly: Airflow 3 (``/api/v2``, a JWT from ``POST /auth/token``) or Airflow 2 (``/api/v1``, basic auth; Airflow 2
-needs ``[api] auth_backends`` to include ``airflow.api.auth.backend.basic_auth``, its default is session only).
-Every request has the command's deadline and bounded retries (adapters/http.py).
+and JSON body; it owns authentication and what a refusal means. Two reach the api-server directly: Airflow 3
+(``/api/v2``) or Airflow 2 (``/api/v1``):
+
+- ``PasswordTransport``: a username and password (Airflow 3: a JWT from ``POST /auth/token``, renewed once when
+  refused; Airflow 2: basic auth, which needs ``[api] auth_backends`` to include
+  ``airflow.api.auth.backend.basic_auth`` — its default is session only, and a stock Airflow 2.11 then answers 403
+  to every password, as it does to a wrong one and to a missing role, so its refusals name all three);
+- ``TokenTransport``: an API token from the environment (deployments behind SSO), sent as a bearer token; a
+  refused token cannot be renewed here, so a 401 says it expired or was refused.
+
+MWAA's transport (airflow/mwaa.py) reaches the API through AWS instead. Every request has the command's deadline
+and bounded retries (adapters/http.py).
 """
 
 from __future__ import annotations
@@ -16,10 +24,14 @@ from typing import Any
 import requests
 
 from imagectl.adapters import http
-from imagectl.credentials import Credentials, Login
+from imagectl.credentials import Credentials, Login, Token
 from imagectl.errors import AirflowError
 from imagectl.sanitize import visible
 from imagectl.settings import Timeouts
+
+
+class Denied(AirflowError):
+    """Airflow answered 403 to a call: the caller is known (or, on Airflow 2, may be) but may not make it."""
 
 
 @dataclass
@@ -35,6 +47,13 @@ class Transport(ABC):
 
     base_url: str  # where people open the Airflow UI (run links)
     environment: str
+    max_path: int | None = None  # the longest path (under the API root) the transport can carry; None: no limit
+    links: bool = True  # base_url opens the Airflow UI, so run links can be made from it
+
+    @property
+    def where(self) -> str:
+        """The Airflow, for messages: 'Airflow at http://…', 'Airflow of MWAA environment prd (eu-west-1)'."""
+        return f"Airflow at {self.base_url}"
 
     @property
     @abstractmethod
@@ -64,17 +83,15 @@ def not_reached(environment: str, base_url: str, cause: str, what: str, method: 
     )
 
 
-class PasswordTransport(Transport):
-    """The api-server itself, with a username and password from the environment (credentials.py)."""
+class ApiServerTransport(Transport):
+    """The api-server itself, over HTTP; subclasses say how a request is authenticated and what a refusal means."""
 
-    def __init__(self, base_url: str, environment: str, login: Login, api: str = "auto", timeouts: Timeouts | None = None) -> None:
+    def __init__(self, base_url: str, environment: str, api: str = "auto", timeouts: Timeouts | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.environment = environment
         self.timeouts = timeouts or Timeouts()
         self.http = http.session(retries=3, backoff=0.5)
         self._api = None if api == "auto" else api
-        self._token: str | None = None
-        self._login_data = login
 
     def _send(self, method: str, path: str, what: str, **kwargs: Any) -> requests.Response:
         try:
@@ -107,6 +124,51 @@ class PasswordTransport(Transport):
                 )
         return self._api
 
+    def _authorized(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> requests.Response:
+        """Send with this transport's credentials (and renew them once if it can)."""
+        raise NotImplementedError
+
+    def _refused(self, response: requests.Response, what: str) -> AirflowError:
+        """The error for a 401: the credentials were not accepted."""
+        raise NotImplementedError
+
+    def _denied(self, response: requests.Response, what: str) -> Denied:
+        """The error for a 403: the credentials were accepted, the role does not allow ``what``."""
+        raise NotImplementedError
+
+    def call(self, method: str, path: str, what: str, *, params: Any = None, body: Any = None) -> Answer:
+        url = f"/api/{self.api}{path}"
+        kwargs: dict[str, Any] = {"params": params, "headers": {"Accept": "application/json"}}
+        if body is not None:
+            kwargs["json"] = body
+        response = self._authorized(method, url, what, kwargs)
+        if response.status_code == 401:
+            raise self._refused(response, what)
+        if response.status_code == 403:
+            raise self._denied(response, what)
+        if response.status_code >= 500:
+            raise AirflowError(f"Airflow answered HTTP {response.status_code} to {what}", "check the Airflow api-server's logs")
+        return Answer(response.status_code, http.json_body(response))
+
+
+def needed_role(what: str) -> str:
+    return "op (or admin)" if "Variable" in what or "configuration" in what else "user"
+
+
+AUTH_BACKENDS_HINT = (
+    "Airflow 2 accepts passwords on its REST API only with [api] auth_backends including "
+    "airflow.api.auth.backend.basic_auth (its default is session only, and then it refuses every password)"
+)
+
+
+class PasswordTransport(ApiServerTransport):
+    """The api-server with a username and password from the environment (credentials.py)."""
+
+    def __init__(self, base_url: str, environment: str, login: Login, api: str = "auto", timeouts: Timeouts | None = None) -> None:
+        super().__init__(base_url, environment, api, timeouts)
+        self._token: str | None = None
+        self._login_data = login
+
     def _login(self) -> str:
         login = self._login_data
         response = self._send("POST", "/auth/token", "logging in", json={"username": login.username, "password": login.password})
@@ -122,35 +184,74 @@ class PasswordTransport(Transport):
             raise AirflowError(f"Airflow at {self.base_url} answered the login without a token", "check the Airflow version (airflow_api)")
         return token
 
-    def call(self, method: str, path: str, what: str, *, params: Any = None, body: Any = None) -> Answer:
+    def _authorized(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> requests.Response:
         login = self._login_data
-        url = f"/api/{self.api}{path}"
-        kwargs: dict[str, Any] = {"params": params, "headers": {"Accept": "application/json"}}
-        if body is not None:
-            kwargs["json"] = body
         if self.api == "v1":
-            response = self._send(method, url, what, auth=(login.username, login.password), **kwargs)
-        else:
-            if self._token is None:
-                self._token = self._login()
+            return self._send(method, url, what, auth=(login.username, login.password), **kwargs)
+        if self._token is None:
+            self._token = self._login()
+        kwargs["headers"]["Authorization"] = f"Bearer {self._token}"
+        response = self._send(method, url, what, **kwargs)
+        if response.status_code in (401, 403):  # an expired token (401; 403 on older Airflow 3): log in again, once
+            self._token = self._login()
             kwargs["headers"]["Authorization"] = f"Bearer {self._token}"
             response = self._send(method, url, what, **kwargs)
-            if response.status_code in (401, 403):  # an expired token (Airflow 3 answers 403 to one): log in again, once
-                self._token = self._login()
-                kwargs["headers"]["Authorization"] = f"Bearer {self._token}"
-                response = self._send(method, url, what, **kwargs)
-        user = visible(login.username)
-        if response.status_code == 401:
-            hint = "check the Airflow credentials in the environment"
-            if self.api == "v1":
-                hint += (
-                    "; Airflow 2 accepts passwords on its REST API only with [api] auth_backends including "
-                    "airflow.api.auth.backend.basic_auth (its default is session)"
-                )
-            raise AirflowError(f"Airflow rejected user '{user}' for {what}", hint)
-        if response.status_code == 403:
-            role = "op (or admin)" if "Variable" in what or "configuration" in what else "user"
-            raise AirflowError(f"Airflow user '{user}' may not {what}", f"the Airflow user needs role {role}")
-        if response.status_code >= 500:
-            raise AirflowError(f"Airflow answered HTTP {response.status_code} to {what}", "check the Airflow api-server's logs")
-        return Answer(response.status_code, http.json_body(response))
+        return response
+
+    def _refused(self, response: requests.Response, what: str) -> AirflowError:
+        hint = "check the Airflow credentials in the environment"
+        if self.api == "v1":
+            hint += "; " + AUTH_BACKENDS_HINT
+        return AirflowError(f"Airflow rejected user '{visible(self._login_data.username)}' for {what}", hint)
+
+    def _denied(self, response: requests.Response, what: str) -> Denied:
+        user = visible(self._login_data.username)
+        if self.api == "v1":  # Airflow 2 answers 403 alike to a wrong password, a missing auth backend and a missing role
+            return Denied(
+                f"Airflow 2 at {self.base_url} refused user '{user}' for {what} (HTTP 403)",
+                f"{AUTH_BACKENDS_HINT}; otherwise check the password, and that the user has role {needed_role(what)}",
+            )
+        return Denied(f"Airflow user '{user}' may not {what}", f"the Airflow user needs role {needed_role(what)}")
+
+
+class TokenTransport(ApiServerTransport):
+    """The api-server with an API token from the environment (``IMAGECTL_AIRFLOW_<ENV>_TOKEN``, SSO deployments)."""
+
+    def __init__(self, base_url: str, environment: str, token: Token, api: str = "auto", timeouts: Timeouts | None = None) -> None:
+        super().__init__(base_url, environment, api, timeouts)
+        self._token = token
+
+    def _authorized(self, method: str, url: str, what: str, kwargs: dict[str, Any]) -> requests.Response:
+        kwargs["headers"]["Authorization"] = f"Bearer {self._token.value}"
+        return self._send(method, url, what, **kwargs)
+
+    def _refused(self, response: requests.Response, what: str) -> AirflowError:
+        hint = f"get a new API token for this Airflow and set {self._token.source}"
+        if self.api == "v1":
+            hint += (
+                "; Airflow 2 reads a bearer token only with an [api] auth_backends entry that accepts it (your SSO's "
+                "backend; its default is session only)"
+            )
+        return AirflowError(
+            f"Airflow at {self.base_url} refused the token from {self._token.source} for {what} (HTTP 401): it has expired or is not valid",
+            hint,
+        )
+
+    def _denied(self, response: requests.Response, what: str) -> Denied:
+        body = http.json_body(response)
+        detail = str(body.get("detail") or "") if isinstance(body, dict) else ""
+        if self.api == "v1":  # Airflow 2 answers 403 alike to a token it cannot read and to a missing role
+            return Denied(
+                f"Airflow 2 at {self.base_url} refused the token from {self._token.source} for {what} (HTTP 403)",
+                "Airflow 2 reads a bearer token only with an [api] auth_backends entry that accepts it (your SSO's backend; its "
+                f"default is session only); otherwise get a new token, and check that its user has role {needed_role(what)}",
+            )
+        if "token" in detail.lower():  # Airflow 3 answers 403 "Invalid JWT token" to a token it cannot read
+            return Denied(
+                f"Airflow at {self.base_url} refused the token from {self._token.source} for {what} (HTTP 403: {visible(detail)[:80]})",
+                f"get a new API token for this Airflow and set {self._token.source}",
+            )
+        return Denied(
+            f"the Airflow user of the token from {self._token.source} may not {what}",
+            f"the token's Airflow user needs role {needed_role(what)}",
+        )

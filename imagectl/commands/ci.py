@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from imagectl.action import Action, Confirmation, Plan
+from imagectl.airflow.flavours import FLAVOURS
 from imagectl.build_info import ResolvedBuild, resolve_actor, resolve_build, resolve_build_number, resolve_source
 from imagectl.ci_systems import detect
 from imagectl.commands.build import Build, BuildRequest, BuildResult
@@ -285,6 +286,7 @@ class Ci(Action[CiPlan, CiResult]):
         self, environment: str, build_env: str, tag: str, promote_tag: str | None, result_key: str, verify: bool = False
     ) -> list[CiStep]:
         config, wait = self.workspace.config, self.request.wait or verify
+        max_path = FLAVOURS[config.environment(environment).airflow].max_path
         steps: list[CiStep] = []
         if promote_tag:
             steps.append(PromoteStep(f"promote {tag} from {build_env} to {environment}", environment, tag, build_env))
@@ -294,22 +296,22 @@ class Ci(Action[CiPlan, CiResult]):
             dag = config.ci.lightdash_dag
             steps.append(
                 TriggerStep(
-                    f"{dag} in {environment} (run id {run_id(result_key, dag)})",
+                    f"{dag} in {environment} (run id {run_id(result_key, dag, max_path)})",
                     environment,
                     dag,
-                    run_id(result_key, dag),
+                    run_id(result_key, dag, max_path),
                     {"imagectl_tag": tag},
                 )
             )
         dag = config.dbt_dag_for(environment)
         steps.append(
             TriggerStep(
-                f"{dag} in {environment} with conf {config.ci.slim_conf} (run id {run_id(result_key, dag)})"
+                f"{dag} in {environment} with conf {config.ci.slim_conf} (run id {run_id(result_key, dag, max_path)})"
                 + (", waiting for it and checking the image it ran" if wait else "")
                 + ("; it verifies the deploy (a failure rejects the image and rolls back)" if verify else ""),
                 environment,
                 dag,
-                run_id(result_key, dag),
+                run_id(result_key, dag, max_path),
                 {**config.ci.slim_conf, "imagectl_tag": tag, "ci_result": result_key},
                 wait,
                 verify,

@@ -7,6 +7,7 @@ environment's latest revision. A mismatch exits 12 and says why it may happen.""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -21,11 +22,24 @@ from imagectl.render import Result, v
 FINAL_STATES = ("success", "failed")
 
 
-def run_id(key: str, dag_id: str) -> str:
-    """The run id imagectl gives a run it triggers for ``key`` (a CI result, a verification): the same key, the same
-    run, so a re-run follows it instead of starting a second one."""
-    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in key)[:150]
-    return f"imagectl__{safe}__{dag_id}"
+def run_id(result_key: str, dag_id: str, max_path: int | None = None) -> str:
+    """The DAG run id imagectl gives a run it triggers for a key (a CI result, a verification): the same key gives
+    the same id, so a re-run follows that run instead of starting a second one.
+
+    Where the environment's Airflow limits request paths (MWAA: 64 characters, and ``/dags/<dag>/dagRuns/<run>`` is
+    read while waiting), the id is shortened to fit: first without the DAG's id (a run id is per DAG anyway), then
+    the key cut short with a hash of the whole key added (still the same id for the same key)."""
+    safe = "".join(c if c.isalnum() or c in "_.-" else "_" for c in result_key)[:150]
+    full = f"imagectl__{safe}__{dag_id}"
+    if max_path is None:
+        return full
+    budget = max_path - len(f"/dags/{dag_id}/dagRuns/")
+    for candidate in (full, f"imagectl__{safe}"):
+        if len(candidate) <= budget:
+            return candidate
+    digest = hashlib.sha256(safe.encode()).hexdigest()[:10]
+    keep = budget - len("ic____") - len(digest)
+    return f"ic__{safe[:keep]}__{digest}" if keep > 0 else f"ic__{digest}"  # a DAG id too long for any id: refused when called
 
 
 @dataclass

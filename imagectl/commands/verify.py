@@ -202,8 +202,11 @@ class VerifyRequest:
             raise InputError(f"--by {self.by!r} is not trigger or schedule")
 
 
-def verify_run_id(environment: str, revision: int, dag_id: str) -> str:
-    return run_id(f"verify-{environment}-{revision}", dag_id)
+def verify_run_id(env: Environment, revision: int, dag_id: str) -> str:
+    """The verification run's id (kept within the paths the environment's Airflow allows: MWAA's 64 characters)."""
+    from imagectl.airflow.flavours import FLAVOURS
+
+    return run_id(f"verify-{env.name}-{revision}", dag_id, FLAVOURS[env.settings.airflow].max_path)
 
 
 def plan_for(env: Environment, revision: Revision, spec: VerifySpec, history: list[Revision] | None = None) -> VerifyPlan:
@@ -214,7 +217,7 @@ def plan_for(env: Environment, revision: Revision, spec: VerifySpec, history: li
             env, history if history is not None else env.history.newest(HISTORY_WINDOW), revision.revision, revision.digest
         )
         fallback = found[0] if found else None
-    run_id = verify_run_id(env.name, revision.revision, spec.dag_id) if spec.by == "trigger" else None
+    run_id = verify_run_id(env, revision.revision, spec.dag_id) if spec.by == "trigger" else None
     return VerifyPlan(env.name, revision, spec, run_id, existing, fallback)
 
 

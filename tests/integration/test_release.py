@@ -279,3 +279,102 @@ variable = "{var}"
     assert get_variable(airflow2, var)["description"].startswith("imagectl revision 2: deploy DATA-1234-2")
     project.json("rollback", "--env", "dev")
     assert project.run("status").exit_code == 0
+
+
+def _token(airflow, **claims) -> str:
+    """A token Airflow 3 issues to the admin user; with ``claims``, the same token re-signed with the server's own
+    secret after changing them (how an expired token is made here: Airflow itself then answers 401 "Token Expired")."""
+    import base64
+    import hashlib
+    import hmac
+
+    token = requests.post(
+        f"{airflow.url}/auth/token", json={"username": "imagectl", "password": stack.AIRFLOW_USERS["imagectl"][1]}, timeout=10
+    ).json()["access_token"]
+    if not claims:
+        return token
+    header, payload, _ = token.split(".")
+    body = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    body.update(claims)
+    encoded = base64.urlsafe_b64encode(json.dumps(body).encode()).decode().rstrip("=")
+    secret = next(
+        line.split("=", 1)[1].strip() for line in (airflow.home / "airflow.cfg").read_text().splitlines() if line.startswith("jwt_secret =")
+    )
+    signature = hmac.new(secret.encode(), f"{header}.{encoded}".encode(), hashlib.sha512).digest()
+    return f"{header}.{encoded}." + base64.urlsafe_b64encode(signature).decode().rstrip("=")
+
+
+NO_PASSWORD = {"IMAGECTL_AIRFLOW_USERNAME": "", "IMAGECTL_AIRFLOW_PASSWORD": ""}
+
+
+def test_sso_logins_and_their_refusals(project, airflow3):
+    """Deployments behind SSO issue API tokens: IMAGECTL_AIRFLOW_<ENV>_TOKEN, never printed. (The test's name makes the
+    Variable's key: one with "token" or "bearer" in it would be masked by Airflow, which the next test shows.)"""
+    project.build(1)
+    token = _token(airflow3)
+    done = project.run("deploy", "DATA-1234-1", "--env", "dev", "-o", "json", env={**NO_PASSWORD, "IMAGECTL_AIRFLOW_DEV_TOKEN": token})
+    assert done.exit_code == 0, done.stderr
+    assert get_variable(airflow3, f"{project.var}_dev")["value"] == json.loads(done.stdout)["variable_value"]
+    bogus = "eyJhbGciOiJIUzUxMiJ9.eyJzdWIiOiJ4In0.not-a-signature-at-all"
+    refused = project.run("status", "--env", "dev", env={**NO_PASSWORD, "IMAGECTL_AIRFLOW_TOKEN": bogus})
+    assert refused.exit_code == 10 and "refused the token from IMAGECTL_AIRFLOW_TOKEN" in refused.stdout
+    assert "get a new API token for this Airflow and set IMAGECTL_AIRFLOW_TOKEN" in refused.stdout
+    expired = _token(airflow3, exp=1_000_000_000, iat=999_990_000, nbf=999_990_000)
+    late = project.run("deploy", "DATA-1234-1", "--env", "dev", env={**NO_PASSWORD, "IMAGECTL_AIRFLOW_DEV_TOKEN": expired})
+    assert late.exit_code == 9 and late.stderr.count("\n") == 1
+    assert (
+        "refused the token from IMAGECTL_AIRFLOW_DEV_TOKEN for read Variable" in late.stderr and "(HTTP 401): it has expired" in late.stderr
+    )
+    for result in (done, refused, late):
+        assert token not in result.output and bogus not in result.output and expired not in result.output
+
+
+def test_a_variable_key_airflow_treats_as_a_secret_is_explained(imagectl, make_project, oci_registry, airflow3):
+    root = make_project(host(oci_registry), environments=f'[environments.dev]\nregistry = "local"\nairflow_url = "{airflow3.url}"\n')
+    (root / "imagectl.toml").write_text(
+        (root / "imagectl.toml").read_text().replace("[environments.dev]", '[environments.dev]\nvariable = "dbt_image_token"')
+    )
+    project = Project(imagectl, root)
+    project.build(1)
+    set_variable(airflow3, "dbt_image_token", "anything")
+    masked = project.run("deploy", "DATA-1234-1")
+    assert masked.exit_code == 9 and masked.stderr.count("\n") == 1
+    assert "shows Variable dbt_image_token as '***': its key contains a word Airflow treats as sensitive" in masked.stderr
+
+
+def airflow2_project(imagectl, make_project, oci_registry, url: str, var: str) -> Project:
+    environments = f'[environments.dev]\nregistry = "local"\nairflow_url = "{url}"\nvariable = "{var}"\n'
+    project = Project(imagectl, make_project(host(oci_registry), environments=environments), var)
+    project.build(1)
+    return project
+
+
+def test_airflow_2_refusals_explain_auth_backends(imagectl, make_project, oci_registry, airflow2):
+    """Airflow 2.11 answers 403 alike to a wrong password, a missing auth backend and a missing role: all three are named."""
+    project = airflow2_project(imagectl, make_project, oci_registry, airflow2.url, "img_airflow2_refused")
+    wrong = project.run("deploy", "DATA-1234-1", env={"IMAGECTL_AIRFLOW_PASSWORD": "not-the-password"})
+    assert wrong.exit_code == 9 and wrong.stderr.count("\n") == 1
+    assert "Airflow 2 at " in wrong.stderr and "refused user 'imagectl' for read Variable img_airflow2_refused (HTTP 403)" in wrong.stderr
+    assert "[api] auth_backends including airflow.api.auth.backend.basic_auth (its default is session only" in wrong.stderr
+    assert "check the password, and that the user has role op (or admin)" in wrong.stderr
+    token = project.run("deploy", "DATA-1234-1", env={**NO_PASSWORD, "IMAGECTL_AIRFLOW_TOKEN": "a-token-airflow-2-cannot-read"})
+    assert token.exit_code == 9 and "refused the token from IMAGECTL_AIRFLOW_TOKEN" in token.stderr
+    assert "Airflow 2 reads a bearer token only with an [api] auth_backends entry that accepts it" in token.stderr
+    assert "not-the-password" not in wrong.output and "a-token-airflow-2-cannot-read" not in token.output
+
+
+def test_a_stock_airflow_2_refuses_every_password_and_says_why(imagectl, make_project, oci_registry, airflow2, tmp_path):
+    """[api] auth_backends at its default (session only), the right password: refused, and the line says why."""
+    import shutil
+
+    home = tmp_path / "stock-airflow2"
+    home.mkdir()
+    shutil.copy(airflow2.home / "airflow.db", home / "airflow.db")  # the same users, a webserver of its own
+    stock = stack.start_airflow(tmp_path, 2, home=home, extra_env={"AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.session"})
+    try:
+        project = airflow2_project(imagectl, make_project, oci_registry, stock.url, "img_airflow2_stock")
+        refused = project.run("deploy", "DATA-1234-1")
+        assert refused.exit_code == 9 and refused.stderr.count("\n") == 1
+        assert "auth_backends including airflow.api.auth.backend.basic_auth (its default is session only" in refused.stderr
+    finally:
+        stock.stop()

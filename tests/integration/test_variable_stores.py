@@ -3,8 +3,8 @@ DockerOperator) whose Variables live in a secrets backend pointed at moto:
 
 - Secrets Manager backend: ``variable_store = "secretsmanager"`` → the next run's container runs the deployed
   image; ``rollback`` → the previous one; ``status`` shows the last run's image;
-- the same key in Secrets Manager with ``variable_store = "airflow"`` → ``deploy`` refuses (the config API shows
-  the backend), nothing recorded;
+- the same key in Secrets Manager with ``variable_store = "airflow"`` and the backend declared → ``deploy`` refuses
+  (the config API shows the backend, imagectl.toml its settings, which Airflow 3 hides), nothing recorded;
 - a Variable shadowed by ``AIRFLOW_VAR_…`` on the workers (no API shows it) → ``deploy`` notes what it could not
   verify, and ``trigger --wait`` exits 12 because the task rendered another image;
 - the secrets cache on: the output names the delay;
@@ -152,9 +152,12 @@ def test_secrets_manager_store_reaches_the_task(imagectl, make_project, oci_regi
 
 
 def test_a_rest_write_shadowed_by_the_backend_is_refused(imagectl, make_project, oci_registry, sm_airflow, aws_env):
+    """Airflow 3 hides the backend's kwargs: the environment declares the backend (its default prefix) so that imagectl
+    can look (tests/integration/test_mwaa.py: a custom prefix, and what is said when nothing is declared)."""
     secrets = boto3.client("secretsmanager", region_name="ap-northeast-2")
     secrets.create_secret(Name="airflow/variables/img_rest_shadowed", SecretString="something/else:1")
-    root = make_project(oci_registry.url.removeprefix("http://"), environments=environments(sm_airflow.url, "airflow", "img_rest_shadowed"))
+    declared = environments(sm_airflow.url, "airflow", "img_rest_shadowed") + 'secrets_backend = "secretsmanager"\n'
+    root = make_project(oci_registry.url.removeprefix("http://"), environments=declared)
     project = Project(imagectl, root)
     build_two(project)
     refused = project.run("deploy", "DATA-1234-1")

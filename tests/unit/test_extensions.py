@@ -102,8 +102,8 @@ class LoftAirflow(MemoryRuns, Airflow):
     def set_variable(self, key: str, value: str, description: str) -> None:
         self.variables[key] = value
 
-    def secrets_config(self) -> tuple[dict[str, str] | None, str | None]:
-        return dict(self.secrets), None
+    def secrets_config(self) -> tuple[dict[str, dict[str, str]] | None, str | None]:
+        return {"secrets": dict(self.secrets), "workers": {}}, None
 
 
 def open_loft(settings: LoftSettings, context: FlavourContext) -> LoftAirflow:
