@@ -21,6 +21,7 @@ from imagectl.credentials import Credentials
 from imagectl.history import History
 from imagectl.registries import open_registry
 from imagectl.registries._base import Manifest, Registry
+from imagectl.registries.kinds import KINDS
 from imagectl.settings import Identity
 
 if TYPE_CHECKING:
@@ -55,6 +56,11 @@ class Environment:
         self.history = History(self.registry, self.repository, name)
         self._variable = variable
         self._runs = runs
+
+    @property
+    def referrers_go_with_subject(self) -> bool:
+        """Whether this environment's registry deletes an image's referrers (its history records) with the image."""
+        return KINDS[self.config.registries[self.settings.registry].kind].referrers_go_with_subject
 
     @property
     def has_airflow(self) -> bool:

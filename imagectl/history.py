@@ -246,6 +246,7 @@ class History:
         self._last_seen = 0  # the highest slot seen claimed in this process (slots only ever grow)
         self._legacy_last: int | None = None
         self._from_segment: set[int] = set()  # cached revisions read from a segment (their single record expired)
+        self._claimed: dict[int, Manifest] = {}  # records this process claimed, byte for byte (see keep_recorded)
 
     @property
     def caps(self) -> Any:
@@ -530,6 +531,7 @@ class History:
             # there (the nonce makes every draft unique, so no other writer can have written it).
             if outcome in (Claim.CLAIMED, Claim.SAME):
                 self._cache[number] = self._verify(number, record)
+                self._claimed[number] = record
                 self._last_seen = max(self._last_seen, number)
                 bypassed = self._bypassed(number) if decide is not None else None
                 if bypassed is None:
@@ -552,6 +554,31 @@ class History:
             f"could not claim a revision in {self.environment}'s history after {CLAIM_ATTEMPTS} attempts",
             "too many concurrent writers; nothing was recorded, try again",
         )
+
+    def keep_recorded(self, number: int) -> bool:
+        """Put the record this process claimed for ``number`` back if it is gone; True if it was put back.
+
+        A registry that deletes an image's referrers with the image (ECR) takes a revision's record along when a
+        concurrent gc deletes its image, even if gc then puts the image back. Only the writer holds the record's
+        bytes, so the writer checks after its Variable write. If another change has claimed the freed slot
+        meanwhile, the revision is lost: a ConflictError says so (the caller must not report it as recorded)."""
+        record = self._claimed.get(number)
+        if record is None:
+            return False
+        tag = history_tag(self.environment, number)
+        there = self.registry.get_manifests(self.repository, [tag]).get(tag)
+        if there is not None and there.digest == record.digest:
+            return False
+        if there is None:
+            warn(f"{tag} was deleted from {self.repository} with its image (a concurrent gc?); putting it back")
+        self._cache.pop(number, None)
+        if there is not None or self.registry.claim_record(self.repository, tag, record) not in (Claim.CLAIMED, Claim.SAME):
+            raise ConflictError(
+                f"revision {number} of {self.environment} was deleted with its image by a concurrent gc, and another change has "
+                "taken its slot since",
+                "nothing of this change is recorded: run the same command again",
+            )
+        return True
 
     def _settled_below(self, number: int) -> Revision | None:
         """The revision right below slot ``number``. On a plain OCI registry a claim (the door) and its record (the

@@ -583,6 +583,8 @@ def apply(plan: ChangePlan, target: Environment, source: Environment | None = No
         exc.message = f"revision {revision.revision} of {target.name} is recorded, but: {exc.message}"
         exc.hint = f"{exc.hint}; then re-run the same command to finish it (imagectl status --env {target.name} shows the state)"
         raise
+    if target.referrers_go_with_subject and plan.state != "complete":
+        target.history.keep_recorded(revision.revision)  # (a ConflictError here: the revision was lost, say so)
     revision.current = value == target.reference(revision.tag, revision.digest)
     return ChangeResult(plan, revision, value, copied)
 
@@ -598,7 +600,9 @@ def _tag_release(env: Environment, version: str, manifest: Manifest) -> None:
 def _still_there(env: Environment, manifest: Manifest) -> None:
     """The image the Variable now points at must exist: a concurrent gc may have deleted it between its last check
     and its delete. gc checks again after deleting (commands/gc.py); this side checks after writing the Variable —
-    so whichever of the two acts last sees the other, and puts the image back (its manifest, byte for byte)."""
+    so whichever of the two acts last sees the other, and puts the image back (its manifest, byte for byte). Where
+    the registry deletes an image's referrers with it, the revision's record went too: only the writer can put that
+    back (history.keep_recorded, called after this)."""
     if env.registry.existing(env.repository, [manifest.digest]):
         return
     warn(f"{manifest.digest[:19]} was deleted from {env.repository} while it was deployed (a concurrent gc?); putting it back")

@@ -237,14 +237,16 @@ class _Recheck:
         self.count += 1
         if item.digest in self.protected:
             return self.protected[item.digest]
+        current = self.env.registry.get_manifests(item.repository, [t for t in item.tags if not ns.is_bookkeeping(t)])
+        if any(m.digest != item.digest for m in current.values()):
+            return "its tag moved meanwhile"
+        # Last, right before the delete: a deploy tags its image before writing its Variable, so the shorter this
+        # window, the less a whole deploy can fit in it (its record would go with the image on ECR; see _delete).
         names = [
             ns.deployed_tag(name, item.digest) for name, s in self.config.environments.items() if s.registry == self.env.settings.registry
         ]
         if self.env.registry.existing(item.repository, names):
             return "deployed meanwhile"
-        current = self.env.registry.get_manifests(item.repository, [t for t in item.tags if not ns.is_bookkeeping(t)])
-        if any(m.digest != item.digest for m in current.values()):
-            return "its tag moved meanwhile"
         return None
 
 
@@ -252,20 +254,26 @@ def _delete(workspace: Workspace, env: Environment, result: GcResult) -> None:
     """Delete in batches; after each batch, look at every environment's history and Variable again and put back any
     image a deploy started using meanwhile. A deploy writes its Variable and then checks that its image exists
     (rollout._still_there); gc deletes and then checks the Variables: whichever acts last sees the other, so a
-    delete and a concurrent deploy cannot both succeed with the deployed image gone."""
+    delete and a concurrent deploy cannot both succeed with the deployed image gone.
+
+    Where the registry deletes an image's referrers with it (ECR), the deploy's revision record goes too; the
+    deploy puts it back when its check comes after the delete (history.keep_recorded) — gc cannot, it never had the
+    record's bytes. A deploy that finished entirely between gc's last check (its deployed- tag, right before the
+    delete request) and the delete would lose its record: gc warns when a Variable it restored an image for has no
+    revision for it."""
     registry = env.registry
     recheck = _Recheck(workspace, env)
     doomed = result.to_delete
     for start in range(0, len(doomed), _Recheck.EVERY):
         batch: list[tuple[GcItem, Manifest]] = []
         for item in doomed[start : start + _Recheck.EVERY]:
-            why = recheck.why_keep(item)
-            if why:
-                item.keep, item.note = True, f"kept: {why}"
-                continue
             manifest = registry.get_manifest(item.repository, item.digest)  # its bytes, to put it back if need be
             if manifest is None:
                 item.note = "already gone"
+                continue
+            why = recheck.why_keep(item)
+            if why:
+                item.keep, item.note = True, f"kept: {why}"
                 continue
             try:
                 registry.delete_manifest(item.repository, item.digest)
@@ -297,9 +305,23 @@ def _put_back_what_is_in_use(workspace: Workspace, env: Environment, batch: list
             for tag in dict.fromkeys(tags) or [manifest.digest]:
                 env.registry.put_manifest(item.repository, tag, manifest)
             item.deleted, item.keep, item.note = False, True, f"kept: {why} (deployed while gc ran: put back)"
+            if env.referrers_go_with_subject:
+                _warn_if_record_went(workspace, item, why)
         except ImagectlError as exc:
             item.note = f"deleted while {why}, and could not be put back: {exc.one_line()}"
             warn(f"{item.repository}@{item.digest[:19]} is in use ({why}) and could not be put back: {exc.one_line()}")
+
+
+def _warn_if_record_went(workspace: Workspace, item: GcItem, why: str) -> None:
+    """The image is back; was the revision that deployed it deleted with it, past the deploy's own check?"""
+    for name in workspace.config.environments:
+        if why.startswith(f"{name}'s Variable"):
+            newest = workspace.env(name).history.latest()
+            if newest is None or newest.digest != item.digest:
+                warn(
+                    f"{name}'s Variable points at {item.digest[:19]}, put back in {item.repository}, but no current revision "
+                    f"records it: a deploy's record may have been deleted with the image — run imagectl status --env {name}"
+                )
 
 
 def _delete_record(registry: Registry, repository: str, tag: str) -> None:

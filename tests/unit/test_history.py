@@ -77,7 +77,7 @@ def test_appends_are_numbered_and_read_back(atomic):
 def test_concurrent_writers_lose_and_duplicate_nothing(atomic):
     """12 writers × 6 appends each, interleaved at every single read and write: every writer's revision is its
     own, numbers are unique, nothing is lost (slots where nobody won are simply skipped). The real registries
-    get 16 × 20 in tests/integration."""
+    get 16 processes × several rounds in tests/integration."""
     registry = MemoryRegistry(atomic=atomic, jitter=0.0002)
     image = registry.push(REPO, "DATA-1-1", image_manifest("c"))
     results: list[tuple[str, int]] = []
@@ -194,3 +194,27 @@ def test_appending_after_a_0_1_0_history_on_ecr_compacts_it_into_segments():
     image = seed(registry, "prd", 230, legacy=True, cheap=False)
     History(registry, REPO, "prd").append(draft("DATA-1-1", image), image)
     assert (REPO, segment_tag("prd", 1)) in registry.tags and (REPO, segment_tag("prd", 2)) in registry.tags
+
+
+def test_a_record_deleted_with_its_image_is_put_back_by_its_writer_or_reported_lost():
+    """ECR deletes an image's referrers with it: a gc racing a deploy takes the revision's record along. The
+    writer, who alone holds the record's bytes, puts it back; if another change took the freed slot, it says so."""
+    from imagectl.errors import ConflictError
+
+    registry = MemoryRegistry(atomic=True)
+    history = History(registry, REPO, "dev")
+    one, two = (registry.push(REPO, f"DATA-1-{n}", image_manifest(str(n))) for n in (1, 2))
+    first = history.append(draft("DATA-1-1", one, "dev"), one)
+    assert history.keep_recorded(first.revision) is False  # still there: nothing to do
+    del registry.tags[(REPO, history_tag("dev", 1))]  # the cascade
+    assert History(registry, REPO, "dev").newest(5) == []
+    assert history.keep_recorded(1) is True
+    assert [r.tag for r in History(registry, REPO, "dev").newest(5)] == ["DATA-1-1"]
+
+    second = history.append(draft("DATA-1-2", two, "dev"), two)
+    del registry.tags[(REPO, history_tag("dev", second.revision))]
+    other = History(registry, REPO, "dev").append(draft("DATA-1-1", one, "dev", action="rollback"), one)
+    assert other.revision == second.revision  # the freed slot, taken by another change
+    with pytest.raises(ConflictError, match="another change has taken its slot"):
+        history.keep_recorded(second.revision)
+    assert History(registry, REPO, "dev").newest(1)[0].action == "rollback"

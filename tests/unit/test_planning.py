@@ -375,6 +375,7 @@ def test_a_ci_build_seeds_its_dbt_parse_from_the_ticket_s_previous_build(tmp_pat
         return build_module.BuildResult(images=[], plan=plan)
 
     monkeypatch.setattr(build_module, "apply_build", fake_apply_build)
+    monkeypatch.setattr("imagectl.adapters.docker_engine.DockerEngine", lambda: None)  # (a unit test needs no engine)
     environ = {
         "bamboo_buildNumber": "7",
         "bamboo_planRepository_branchName": "feature/DATA-5-x",
