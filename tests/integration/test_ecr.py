@@ -344,7 +344,7 @@ scan_wait = 0
 
 
 def test_sixteen_concurrent_deploys_through_the_harness(imagectl, make_project, aws_env, airflow3):
-    """16 deploy processes × 2 rounds on ECR (the 16 × 20 run is in test_concurrency.py): 0 lost, 0 duplicated."""
+    """16 deploy processes × 2 rounds on ECR (more rounds in test_concurrency.py): 0 lost, 0 duplicated."""
     root = ecr_project(make_project, aws_env, airflow3.url, "img_ecr_concurrent")
     _, build = repos_of(root)
     ecr_client().create_repository(repositoryName=build, imageTagMutability="IMMUTABLE")

@@ -92,7 +92,7 @@ def test_deploy_promote_rollback_history_round_trip(project, airflow3, oci_regis
     assert history[1]["from_environment"] == "dev"
 
     text = project.run("history", "--env", "prd").stdout.splitlines()
-    assert text[0].split() == ["REV", "TIME", "ACTION", "TAG", "RELEASE", "DIGEST", "ACTOR", "REASON"]
+    assert text[0].split() == ["REV", "TIME", "ACTION", "TAG", "RELEASE", "VERIFIED", "DIGEST", "ACTOR", "REASON"]
     assert text[1].startswith("*  3") and "rollback  DATA-1234-1  v1.0.0" in text[1]
 
     status = project.run("status")
