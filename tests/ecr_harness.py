@@ -984,13 +984,18 @@ class EcrHarness:
             raw = self.http.get(
                 f"{self._backing(account, name)}/manifests/{digest}", headers={"Accept": ", ".join(MANIFEST_TYPES)}, timeout=30
             )
+            info = repo.images.get(digest)
+            if raw.status_code == 404 or info is None:  # deleted since _find (a concurrent BatchDeleteImage)
+                failures.append({"imageId": image_id, "failureCode": "ImageNotFound", "failureReason": "Requested image not found"})
+                continue
+            raw.raise_for_status()
             images.append(
                 {
                     "registryId": account.id,
                     "repositoryName": name,
                     "imageId": {"imageDigest": digest, **({"imageTag": image_id["imageTag"]} if "imageTag" in image_id else {})},
                     "imageManifest": raw.text,
-                    "imageManifestMediaType": repo.images[digest]["media_type"],
+                    "imageManifestMediaType": info["media_type"],
                 }
             )
         return {"images": images, "failures": failures}
