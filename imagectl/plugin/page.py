@@ -92,8 +92,8 @@ def _last_run(env: dict[str, Any]) -> str:
     if not run:
         return '<span class="muted">no dbt run yet</span>'
     verdict = run.get("verdict") or ""
-    cls = "ok" if run.get("agrees") else "bad"
-    mark = "✔" if run.get("agrees") and verdict == "ran the deployed image" else ("✘" if not run.get("agrees") else "…")
+    ran_it = run.get("agrees") and verdict == "ran the deployed image"
+    cls, mark = ("ok", "✔") if ran_it else (("muted", "…") if run.get("agrees") else ("bad", "✘"))
     url = run.get("url") or ""
     started = f", started {t(run.get('started'))}" if run.get("started") else ""
     image = f" <div><code>{t(run.get('image'))}</code></div>" if run.get("image") and not run.get("agrees") else ""
@@ -135,6 +135,7 @@ def _history(env: dict[str, Any], urls: Urls, can_act: bool) -> str:
     if not rows:
         return '<p class="muted" style="padding: 0 16px">No revisions yet.</p>'
     out = []
+    current = next((row["digest"] for row in rows if row.get("current")), None)
     for row in rows:
         tag = t(row["tag"])
         notes = []
@@ -149,7 +150,7 @@ def _history(env: dict[str, Any], urls: Urls, can_act: bool) -> str:
         jira = link(row.get("jira_url"), row.get("jira")) if row.get("jira") else "-"
         commit = link(row.get("commit_url"), (row.get("git_sha") or "")[:12], row.get("git_sha")) if row.get("git_sha") else "-"
         action = ""
-        if can_act and not row.get("current") and row.get("image_present") is not False:
+        if can_act and row.get("digest") != current and row.get("image_present") is not False:  # another image, still there
             href = escape(urls.act("rollback", env["environment"], str(row["revision"])))
             action = f'<a class="button small" href="{href}">Roll back to this</a>'
         out.append(

@@ -292,3 +292,11 @@ def test_the_dag_file_s_params_are_the_operations():
     assert '"reason": Param("", type="string", minLength=1, maxLength=500' in source
     assert "except ImportError" in source and "triggering_user_name" in source
     assert (ROOT / "dags/imagectl_ops.py").read_text() == source  # dags/ is what init writes (test_init checks them all)
+
+
+def test_no_roll_back_button_for_the_image_that_runs(stack):
+    for n in (1, 2):
+        deploy(stack, f"DATA-1-{n}", env="prd")
+    ops(stack, "rollback")  # revision 3: DATA-1-1 again
+    page = render_page(document(overview(stack, ["prd"])), user="a", can_act=True, urls=URLS, limit=20)
+    assert "target=2" in page and "target=1" not in page and "target=3" not in page  # revision 1 is the image that runs
