@@ -38,6 +38,7 @@ class Plan(Result):
 PlanT = TypeVar("PlanT", bound=Plan)
 ResultT = TypeVar("ResultT", bound=Result)
 Confirm = Callable[[Confirmation], None]  # raises to stop (AbortedError, or InputError without a terminal)
+Show = Callable[[Plan], None]  # shows the plan before it is applied (the operations DAG's run log)
 
 
 class Action(ABC, Generic[PlanT, ResultT]):
@@ -51,11 +52,14 @@ class Action(ABC, Generic[PlanT, ResultT]):
         """After a successful apply; never raises (a notification never fails a change)."""
 
 
-def run(action: Action[PlanT, ResultT], *, dry_run: bool = False, confirm: Confirm | None = None) -> Result:
-    """Plan; then the dry run, or confirmation (when the plan asks for it), apply and notify."""
+def run(action: Action[PlanT, ResultT], *, dry_run: bool = False, confirm: Confirm | None = None, show: Show | None = None) -> Result:
+    """Plan; then the dry run, or confirmation (when the plan asks for it), apply and notify. ``show`` sees the plan
+    before it is applied (where no terminal asks, e.g. a DAG run's log); ``confirm=None`` asks nobody."""
     plan = action.plan()
     if dry_run:
         return DryRun(plan)
+    if show is not None:
+        show(plan)
     asked = plan.confirmation()
     if asked is not None and confirm is not None:
         confirm(asked)

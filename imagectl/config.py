@@ -124,6 +124,19 @@ class Config:
     timeouts: Timeouts = field(default_factory=Timeouts)
     identities: dict[str, Identity] = field(default_factory=dict)
     jira: JiraConfig = field(default_factory=JiraConfig)
+    commit_url: str | None = None  # [project] commit_url: a commit's web page, "{commit}" standing for its SHA
+
+    def commit_link(self, sha: str | None) -> str | None:
+        """The web page of commit ``sha`` when [project] commit_url is set (the Images page links commits to it)."""
+        if not self.commit_url or not sha or not _COMMIT_RE.fullmatch(sha):
+            return None
+        return self.commit_url.replace("{commit}", sha)
+
+    def jira_link(self, key: str | None) -> str | None:
+        """The Jira issue's page when [jira] url is set."""
+        if not self.jira.url or not key or not _JIRA_KEY_RE.fullmatch(key):
+            return None
+        return f"{self.jira.url}/browse/{key}"
 
     def identity(self, name: str | None) -> Identity | None:
         """The [identities.NAME] an extension's settings name (None: the default AWS credential chain)."""
@@ -276,7 +289,7 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
     top = _Table(path, data, "")
     top.only({"project", "jira", "git", "images", "identities", "registries", "environments", "ci", "webhooks", "timeouts"})
     project = top.table("project")
-    project.only({"name", "source", "default_environment"})
+    project.only({"name", "source", "default_environment", "commit_url"})
     jira = top.table("jira")
     jira.only({"projects", "url", "kind", "cloud_id", "api_url", "pipeline"})
     git = top.table("git")
@@ -302,6 +315,7 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
         root=root,
         project_name=project.string("name", default=root.name) or root.name,
         source=source,
+        commit_url=_commit_url(project),
         default_environment=default_env,
         jira_projects=jira_projects,
         jira=_jira(jira, jira_projects),
@@ -317,6 +331,26 @@ def parse_config(path: Path, data: dict[str, Any]) -> Config:
 
 
 _CLOUD_ID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
+_COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")
+_JIRA_KEY_RE = re.compile(r"[A-Z][A-Z0-9_]+-[0-9]+")
+
+
+def _commit_url(project: _Table) -> str | None:
+    """[project] commit_url: an http(s) URL without credentials in which "{commit}" stands for the SHA."""
+    value = project.string("commit_url")
+    if value is None:
+        return None
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value.replace("{commit}", "0"))
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password or "{commit}" not in value:
+        raise project.fail(
+            project.key("commit_url"),
+            'must be an http(s) URL without credentials containing {commit}, e.g. "https://git.example/org/dbt/commit/{commit}"',
+        )
+    return value
+
+
 _PIPELINE_RE = re.compile(r"[A-Za-z0-9._:/-]{1,255}")
 
 

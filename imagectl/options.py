@@ -21,6 +21,7 @@ from imagectl.tagging import (
     validate_dag_id,
     validate_environment_name,
     validate_jira_key,
+    validate_revision_or_tag,
     validate_run_id,
     validate_tag,
     validate_tag_reference,
@@ -55,14 +56,6 @@ class DomainType(click.ParamType):
 
     def shell_complete(self, ctx: click.Context, param: click.Parameter, incomplete: str) -> list[Any]:
         return self.complete(ctx, incomplete) if self.complete else []
-
-
-def revision_or_tag(text: str) -> str:
-    if text.isascii() and text.isdigit():
-        if int(text) < 1:
-            raise InputError("revisions start at 1")
-        return str(int(text))
-    return validate_tag_reference(text)
 
 
 def git_sha(value: str) -> str:
@@ -120,7 +113,7 @@ RUN_ID = DomainType("RUN_ID", validate_run_id)
 BUILD_ARG = DomainType("KEY=VALUE", build_arg)
 JSON_OBJECT = DomainType("JSON", json_object)
 ASSIGNMENT = DomainType("NAME=VALUE", assignment)
-REVISION_OR_TAG = DomainType("REVISION|TAG", revision_or_tag, complete="complete_revisions")
+REVISION_OR_TAG = DomainType("REVISION|TAG", validate_revision_or_tag, complete="complete_revisions")
 GIT_SHA = DomainType("SHA", git_sha)
 REASON = FreeTextType("reason", MAX_REASON)
 ACTOR = FreeTextType("actor", MAX_ACTOR)

@@ -52,6 +52,7 @@ COPIES: tuple[Template, ...] = (
     Template("dags/dbt_settings.py", "dags/dbt_settings.py"),
     Template("dags/lightdash_sync.py", "dags/lightdash_sync.py"),
     Template("dags/lightdash_api.py", "dags/lightdash_api.py"),
+    Template("dags/imagectl_ops.py", "dags/imagectl_ops.py"),
 )
 
 

