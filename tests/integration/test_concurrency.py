@@ -15,27 +15,21 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests import stack
 from tests.fault_proxy import FaultProxy
 from tests.integration.airflow_helpers import get_variable
+from tests.integration.project import push_synthetic
 
-pytestmark = pytest.mark.usefixtures("python_stand_in")
 # Each round is 16 contending processes; 5 rounds keep the suite within its time on a 2-core machine (the 20-round
 # run took 12–14 min per registry there). CONCURRENCY_ROUNDS=20 runs the long one (figures in docs/performance.md).
 ROUNDS = int(os.environ.get("CONCURRENCY_ROUNDS", "5"))
 CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
 
 
-def build_images(imagectl, root: Path, count: int) -> None:
-    """``count`` build images of distinct content, pushed the normal way (docker, through the registry's API)."""
-    from tests.integration.conftest import commit_change
-
-    for n in range(1, count + 1):
-        commit_change(root, "models/orders.sql", f"select {n} as id -- image {n}\n", f"DATA-1234 image {n}")
-        result = imagectl("build", "--build-number", str(n), "--quiet", "--config", str(root / "imagectl.toml"), env=CREDS)
-        assert result.exit_code == 0, result.stderr
+def build_images(imagectl, root: Path, count: int, environ: dict[str, str] | None = None) -> None:
+    """``count`` images of distinct content as DATA-1234-1…count, pushed through imagectl's registry client (what
+    an image holds does not matter to claims, and 16 docker builds would take minutes; test_images builds for real)."""
+    push_synthetic(root, "dev", [f"DATA-1234-{n}" for n in range(1, count + 1)], environ)
 
 
 def rounds(root: Path, env_name: str, count: int, processes: int, extra_env: dict[str, str] | None = None) -> list[dict]:
@@ -112,10 +106,13 @@ def test_sixteen_concurrent_deploys_round_after_round_on_ecr(imagectl, make_proj
         ecr_host=aws_env.host,
         environments='\n[environments.dev]\nregistry = "aws"\nvariable = "img_sixteen_ecr"\nvariable_store = "secretsmanager"\n',
     )
-    build_images(imagectl, root, 16)
+    aws = {k: os.environ[k] for k in os.environ if k.startswith("AWS_")}
+    created = imagectl("registry", "init", "--env", "dev", "--config", str(root / "imagectl.toml"))
+    assert created.exit_code == 0, created.stderr
+    build_images(imagectl, root, 16, aws)
     secrets = boto3.client("secretsmanager", region_name="ap-northeast-2")
     secrets.create_secret(Name="airflow/variables/img_sixteen_ecr", SecretString="none yet")
-    reported = rounds(root, "dev", ROUNDS, 16, {k: os.environ[k] for k in os.environ if k.startswith("AWS_")})
+    reported = rounds(root, "dev", ROUNDS, 16, aws)
     history = check(imagectl, root, "dev", reported)
     assert secrets.get_secret_value(SecretId="airflow/variables/img_sixteen_ecr")["SecretString"] == history[0]["reference"]
 
