@@ -152,7 +152,7 @@ def environment_overview(env: Environment, limit: int = DEFAULT_LIMIT) -> Enviro
     result = EnvironmentOverview(env.name, config=env.config)
     try:
         result.history = history(env, limit)
-        result.status = environment_status(env)
+        result.status = environment_status(env, newest=list(result.history.revisions))
         result.image = deployed_image(env, result.history, result.status)
     except ImagectlError as exc:
         result.error = exc.one_line()

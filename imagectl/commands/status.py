@@ -172,12 +172,14 @@ def _last_run(env: Environment, latest: Revision | None, value: str | None) -> L
     return LastRun(dag_id, run_id, state, started, image, url, "ran ANOTHER image than the Variable holds", False)
 
 
-def environment_status(env: Environment) -> EnvironmentStatus:
+def environment_status(env: Environment, newest: list[Revision] | None = None) -> EnvironmentStatus:
+    """``newest``: the newest revisions, newest first, when the caller has just read them (the Images page reads
+    the history first; reading it again would cost a second lookup of the newest slot)."""
     name, config = env.name, env.config
     status = EnvironmentStatus(name, env.registry.name, env.settings.variable, None, None, None, False, None)
     history: list[Revision] = []
     try:
-        history = env.history.newest(HISTORY_WINDOW)
+        history = newest if newest is not None else env.history.newest(HISTORY_WINDOW)
         status.latest = history[0] if history else None
     except ImagectlError as exc:
         status.errors.append(f"registry: {exc.one_line()}")
