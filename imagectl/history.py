@@ -296,6 +296,16 @@ class History:
         self._legacy_last = value
         return value
 
+    @property
+    def last_seen(self) -> int:
+        """The highest slot this object has seen claimed (0: none yet)."""
+        return self._last_seen
+
+    def start_from(self, last_seen: int) -> None:
+        """Take a slot an earlier read saw claimed as a lower bound of the last one (slots only ever grow): the next
+        lookup probes one round above it instead of every level from 0. The Images page keeps it between loads."""
+        self._last_seen = max(self._last_seen, last_seen)
+
     def last_slot(self) -> int:
         """The highest revision number claimed so far (won or not, valid or not): the next claim is after it.
 

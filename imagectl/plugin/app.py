@@ -46,7 +46,9 @@ PREFIX = "/imagectl"
 PAGE_BUDGET = 30  # seconds a page request may spend on the registry and the Variable store
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]  # history --limit (module level: the routes' annotations are resolved by name)
 _configs = ConfigCache()
-_opened: list[tuple[Config, dict[str, Registry]]] = []  # the registries opened for the configuration last read
+# The registries opened for the configuration last read, and each environment's last history slot seen (a lower
+# bound that only grows: the next load's lookup starts from it).
+_opened: list[tuple[Config, dict[str, Registry], dict[str, int]]] = []
 
 
 def _urls(request: Request) -> Urls:
@@ -62,9 +64,10 @@ def _workspace(request: Request) -> tuple[AirflowWorkspace, tuple[str, ...]]:
     config = _configs.get(settings.config_path)
     hosted = settings.hosted(config)
     if not _opened or _opened[0][0] is not config:
-        _opened[:] = [(config, {})]
+        _opened[:] = [(config, {}, {})]
     runs = MetadataRuns(_urls(request).airflow)
-    return AirflowWorkspace(config, os.environ, variable=ServerVariable, runs=runs, registries=_opened[0][1]), hosted
+    _, registries, last_slots = _opened[0]
+    return AirflowWorkspace(config, os.environ, variable=ServerVariable, runs=runs, registries=registries, last_slots=last_slots), hosted
 
 
 def _redact(text: str) -> str:
@@ -92,6 +95,7 @@ def _data(request: Request, names: list[str] | None, limit: int) -> dict[str, An
         if unknown:
             raise HTTPException(404, f"this Airflow does not run environment '{unknown[0][:40]}' (it runs {', '.join(hosted)})")
     result = overview(workspace, list(names if names is not None else hosted), limit)
+    workspace.remember_last_slots()
     return document(result, report.collected())
 
 

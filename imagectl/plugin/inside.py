@@ -206,11 +206,13 @@ class AirflowWorkspace(Workspace):
         variable: type[ServerVariable] | type[TaskVariable],
         runs: Runs | None,
         registries: dict[str, Registry] | None = None,
+        last_slots: dict[str, int] | None = None,
     ) -> None:
         super().__init__(config, Credentials.from_environ(environ), dict(environ))
         if registries is not None:
             self._registries = registries
         self.variable_class, self.metadata_runs = variable, runs
+        self.last_slots = last_slots if last_slots is not None else {}  # environment → its last slot, seen by an earlier load
 
     def env(self, name: str) -> Environment:
         if name not in self._environments:
@@ -219,4 +221,10 @@ class AirflowWorkspace(Workspace):
             self._environments[name] = Environment(
                 self.config, name, self.credentials, registry=self.registry(settings.registry), variable=variable, runs=self.metadata_runs
             )
+            self._environments[name].history.start_from(self.last_slots.get(name, 0))
         return self._environments[name]
+
+    def remember_last_slots(self) -> None:
+        """Keep each read environment's last slot for the next load (one probe round instead of a full lookup)."""
+        for name, env in self._environments.items():
+            self.last_slots[name] = max(self.last_slots.get(name, 0), env.history.last_seen)

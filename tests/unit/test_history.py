@@ -218,3 +218,29 @@ def test_a_record_deleted_with_its_image_is_put_back_by_its_writer_or_reported_l
     with pytest.raises(ConflictError, match="another change has taken its slot"):
         history.keep_recorded(second.revision)
     assert History(registry, REPO, "dev").newest(1)[0].action == "rollback"
+
+
+@pytest.mark.parametrize("atomic", [True, False], ids=["ecr-like", "plain-oci"])
+def test_a_last_slot_seen_by_an_earlier_read_makes_the_next_lookup_one_round(atomic):
+    """The Images page keeps each environment's last slot between loads: slots only grow, so it is a lower bound,
+    and the lookup probes one round above it; what it finds is what a fresh lookup finds."""
+    registry = MemoryRegistry(atomic=atomic)
+    image = seed(registry, "prd", 300)
+    first = History(registry, REPO, "prd")
+    assert first.newest(1)[0].revision == 300
+    seen = first.last_seen
+    three_more(registry, image)  # more revisions since
+    registry.calls.clear()
+    fresh = [r.revision for r in History(registry, REPO, "prd").newest(5)]
+    full = registry.calls["probe"] + registry.calls["get"]
+    registry.calls.clear()
+    hinted = History(registry, REPO, "prd")
+    hinted.start_from(seen)
+    assert [r.revision for r in hinted.newest(5)] == fresh == [303, 302, 301, 300, 299]
+    assert registry.calls["probe"] + registry.calls["get"] < full
+
+
+def three_more(registry: MemoryRegistry, image: Manifest) -> None:
+    writer = History(registry, REPO, "prd")
+    for _ in range(3):
+        writer.append(draft("DATA-1-1", image), image)
