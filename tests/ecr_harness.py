@@ -795,6 +795,9 @@ class EcrHarness:
                 raise DropAnswer()
             self._send(request, 201, b"", {"Docker-Content-Digest": digest, "Location": f"/v2/{name}/manifests/{digest}"})
             return
+        if kind == "manifests" and request.command in ("GET", "HEAD") and not ref.startswith("sha256:"):
+            if ref not in account.repo(name).tags:  # a tag BatchDeleteImage removed (the backing registry still has it)
+                raise HarnessError(404, "MANIFEST_UNKNOWN", f"manifest unknown: {ref}")
         if kind == "manifests" and request.command == "DELETE":
             if ref.startswith("sha256:"):
                 self.delete_image(name, ref, account)
@@ -1054,9 +1057,28 @@ class EcrHarness:
         return result
 
     def api_BatchDeleteImage(self, account: Account, params: dict[str, Any], caller: str) -> dict[str, Any]:  # noqa: N802
+        """"You can remove a tag from an image by specifying the image's tag in your request. When you remove the last
+        tag from an image, the image is deleted from your repository. You can completely delete an image (and all of
+        its tags) by specifying the image's digest" (https://docs.aws.amazon.com/AmazonECR/latest/APIReference/
+        API_BatchDeleteImage.html); a tag given with a digest it does not name fails with ImageTagDoesNotMatchDigest
+        (ImageFailure.failureCode, https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageFailure.html)."""
         name, repo = self._repo_or_raise(account, params)
         deleted, failures = [], []
         for image_id in params.get("imageIds") or []:
+            tag = image_id.get("imageTag")
+            if tag is not None:
+                with repo.lock:
+                    current = repo.tags.get(tag)
+                    others = [t for t, d in repo.tags.items() if d == current and t != tag]
+                    if current is not None and image_id.get("imageDigest") not in (None, current):
+                        failures.append(
+                            {"imageId": image_id, "failureCode": "ImageTagDoesNotMatchDigest", "failureReason": "Invalid tag for digest"}
+                        )
+                        continue
+                    if current is not None and others:  # only the tag goes: the image keeps its other tags
+                        del repo.tags[tag]
+                        deleted.append({"imageDigest": current, "imageTag": tag})
+                        continue
             digest = self._find(repo, image_id)
             gone = self.delete_image(name, digest, account) if digest else []
             if not gone:

@@ -256,11 +256,12 @@ def _delete(workspace: Workspace, env: Environment, result: GcResult) -> None:
     (rollout._still_there); gc deletes and then checks the Variables: whichever acts last sees the other, so a
     delete and a concurrent deploy cannot both succeed with the deployed image gone.
 
-    Where the registry deletes an image's referrers with it (ECR), the deploy's revision record goes too; the
-    deploy puts it back when its check comes after the delete (history.keep_recorded) — gc cannot, it never had the
-    record's bytes. A deploy that finished entirely between gc's last check (its deployed- tag, right before the
-    delete request) and the delete would lose its record: gc warns when a Variable it restored an image for has no
-    revision for it."""
+    Where the registry deletes an image's referrers with it (ECR), a deploy's revision record would go too; gc
+    cannot put that back (it never had the record's bytes). So on ECR gc deletes by the tags it planned with
+    (``delete_tagged``): ECR removes an image only with its last tag, and a deploy tags its image (deployed-) before
+    writing its Variable. A deploy tagged before the delete keeps its image and record; one that tags after it
+    finds the image or its record gone in its check after the Variable write and puts both back
+    (rollout._still_there, history.keep_recorded). gc still warns if a Variable it restored has no revision."""
     registry = env.registry
     recheck = _Recheck(workspace, env)
     doomed = result.to_delete
@@ -276,7 +277,9 @@ def _delete(workspace: Workspace, env: Environment, result: GcResult) -> None:
                 item.keep, item.note = True, f"kept: {why}"
                 continue
             try:
-                registry.delete_manifest(item.repository, item.digest)
+                if not registry.delete_tagged(item.repository, item.digest, list(item.tags)):
+                    _retag(registry, item, manifest)  # a tag added meanwhile kept it: it keeps its own tags too
+                    continue
                 item.deleted = True
                 batch.append((item, manifest))
             except ImagectlError as exc:
@@ -310,6 +313,16 @@ def _put_back_what_is_in_use(workspace: Workspace, env: Environment, batch: list
         except ImagectlError as exc:
             item.note = f"deleted while {why}, and could not be put back: {exc.one_line()}"
             warn(f"{item.repository}@{item.digest[:19]} is in use ({why}) and could not be put back: {exc.one_line()}")
+
+
+def _retag(registry: Registry, item: GcItem, manifest: Manifest) -> None:
+    item.keep, item.note = True, "kept: it gained a tag while gc ran (a concurrent deploy?)"
+    try:
+        for tag in item.tags:
+            registry.put_manifest(item.repository, tag, manifest)
+    except ImagectlError as exc:
+        item.note = f"{item.note}; its tags could not all be put back: {exc.one_line()}"
+        warn(f"{item.repository}@{item.digest[:19]} is kept, but its tags could not all be put back: {exc.one_line()}")
 
 
 def _warn_if_record_went(workspace: Workspace, item: GcItem, why: str) -> None:

@@ -220,6 +220,13 @@ class Registry(ABC):
     def delete_manifest(self, repository: str, digest: str) -> None:
         """Delete a manifest (and so every tag on it)."""
 
+    def delete_tagged(self, repository: str, digest: str, tags: list[str]) -> bool:
+        """Delete an image that gc knows by these tags; False if it stays because it gained another tag meanwhile.
+        Here: by digest (the distribution API deletes manifests, not tags). A registry that removes an image only
+        with its last tag (ECR) overrides this, so a tag a concurrent deploy just added keeps the image."""
+        self.delete_manifest(repository, digest)
+        return True
+
     # -- blobs, for copying an image registry to registry and for artifacts ----------------------------------
 
     @abstractmethod

@@ -525,6 +525,28 @@ class EcrRegistry(Registry):
                 "check the AWS identity's ecr:BatchDeleteImage right",
             )
 
+    def delete_tagged(self, repository: str, digest: str, tags: list[str]) -> bool:
+        """By tag: "When you remove the last tag from an image, the image is deleted from your repository"
+        (BatchDeleteImage, https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_BatchDeleteImage.html).
+        A tag a concurrent deploy added (its deployed- tag) then keeps the image — and the revision record that
+        refers to it, which ECR would delete with the image."""
+        if not tags:
+            self.delete_manifest(repository, digest)
+            return True
+        # Each tag with the digest: a tag that names another image by now is left alone (ImageTagDoesNotMatchDigest).
+        ids = [{"imageDigest": digest, "imageTag": t} for t in tags]
+        response = self._call("batch_delete_image", repositoryName=repository, imageIds=ids)
+        benign = ("ImageNotFound", "ImageTagDoesNotMatchDigest")
+        failures = [f for f in response.get("failures") or [] if isinstance(f, dict) and f.get("failureCode") not in benign]
+        if failures:
+            raise RegistryError(
+                f"ECR refused to delete {repository}@{digest[:19]}: {visible(str(failures[0].get('failureReason')))[:200]}",
+                "check the AWS identity's ecr:BatchDeleteImage right",
+            )
+        for tag in tags:
+            self._cache.pop((repository, tag), None)
+        return not self.existing(repository, [digest])
+
     # -- blobs (registry API) --------------------------------------------------------------------------------
 
     @property

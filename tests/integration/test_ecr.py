@@ -380,3 +380,43 @@ def test_sixteen_concurrent_deploys_through_the_harness(imagectl, make_project, 
     assert len(numbers) == len(set(numbers)) == len(seen)  # 0 duplicated
     assert {(r["revision"], r["digest"]) for r in seen} <= {(h["revision"], h["digest"]) for h in history}  # 0 lost
     assert get_variable(airflow3, "img_ecr_concurrent")["value"] == history[0]["reference"]
+
+
+def test_gc_deletes_by_tag_so_a_tag_added_meanwhile_keeps_the_image_and_its_records(aws_env):
+    """ECR removes an image with its last tag, and deletes its referrers with it. gc deletes by the tags it planned
+    with: an image a concurrent deploy tagged (deployed-) meanwhile stays, with the revision record that refers to
+    it; an image nobody tagged goes, its records with it; a tag that names another image by now is left alone."""
+    from imagectl.records import REVISION_RECORD, make_record
+
+    ecr_client().create_repository(repositoryName="gc/x", imageTagMutability="IMMUTABLE")
+    reg = registry(aws_env)
+    reg.ensure_empty_blob("gc/x")
+
+    def image(name: str) -> Manifest:
+        layer = reg.put_small_blob("gc/x", f"layer {name}".encode())
+        config = reg.put_small_blob("gc/x", json.dumps({"architecture": "amd64", "os": "linux", "n": name}).encode())
+        doc = {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
+        }
+        manifest = Manifest.from_bytes(json.dumps(doc, sort_keys=True).encode())
+        reg.put_manifest("gc/x", f"DATA-1-{name}", manifest)
+        return manifest
+
+    kept, gone = image("1"), image("2")
+    for n, subject in ((1, kept), (2, gone)):
+        reg.put_record("gc/x", f"imagectl-history-dev-{n:06d}", make_record(subject, {"n": str(n)}, REVISION_RECORD))
+    reg.put_manifest("gc/x", f"deployed-dev-{kept.digest[7:19]}", kept)  # a deploy tagged it after gc planned
+
+    assert reg.delete_tagged("gc/x", kept.digest, ["DATA-1-1"]) is False
+    assert reg.existing("gc/x", [kept.digest, "imagectl-history-dev-000001"]) == {kept.digest, "imagectl-history-dev-000001"}
+    assert "DATA-1-1" not in reg.existing("gc/x", ["DATA-1-1"])  # only gc's tag went (gc puts it back: commands/gc.py)
+
+    assert reg.delete_tagged("gc/x", gone.digest, ["DATA-1-2"]) is True
+    assert reg.existing("gc/x", [gone.digest, "imagectl-history-dev-000002"]) == set()  # the record went with it
+
+    other = image("3")
+    assert reg.delete_tagged("gc/x", kept.digest, ["DATA-1-3"]) is False  # DATA-1-3 names another image: untouched
+    assert reg.existing("gc/x", ["DATA-1-3"]) == {"DATA-1-3"} and reg.get_manifest("gc/x", "DATA-1-3").digest == other.digest
