@@ -583,7 +583,7 @@ def apply(plan: ChangePlan, target: Environment, source: Environment | None = No
         exc.message = f"revision {revision.revision} of {target.name} is recorded, but: {exc.message}"
         exc.hint = f"{exc.hint}; then re-run the same command to finish it (imagectl status --env {target.name} shows the state)"
         raise
-    if target.referrers_go_with_subject and plan.state != "complete":
+    if target.referrers_go_with_subject:  # (only a record this process claimed is checked)
         target.history.keep_recorded(revision.revision)  # (a ConflictError here: the revision was lost, say so)
     revision.current = value == target.reference(revision.tag, revision.digest)
     return ChangeResult(plan, revision, value, copied)

@@ -517,13 +517,7 @@ class EcrRegistry(Registry):
         raise self.data_plane._unexpected(response, f"writing {repository}:{tag}")
 
     def delete_manifest(self, repository: str, digest: str) -> None:
-        response = self._call("batch_delete_image", repositoryName=repository, imageIds=[{"imageDigest": digest}])
-        failures = [f for f in response.get("failures") or [] if isinstance(f, dict) and f.get("failureCode") != "ImageNotFound"]
-        if failures:
-            raise RegistryError(
-                f"ECR refused to delete {repository}@{digest[:19]}: {visible(str(failures[0].get('failureReason')))[:200]}",
-                "check the AWS identity's ecr:BatchDeleteImage right",
-            )
+        self._batch_delete(repository, digest, [{"imageDigest": digest}])
 
     def delete_tagged(self, repository: str, digest: str, tags: list[str]) -> bool:
         """By tag: "When you remove the last tag from an image, the image is deleted from your repository"
@@ -534,18 +528,21 @@ class EcrRegistry(Registry):
             self.delete_manifest(repository, digest)
             return True
         # Each tag with the digest: a tag that names another image by now is left alone (ImageTagDoesNotMatchDigest).
-        ids = [{"imageDigest": digest, "imageTag": t} for t in tags]
+        self._batch_delete(repository, digest, [{"imageDigest": digest, "imageTag": t} for t in tags], "ImageTagDoesNotMatchDigest")
+        for tag in tags:
+            self._cache.pop((repository, tag), None)
+        return not self.existing(repository, [digest])
+
+    def _batch_delete(self, repository: str, digest: str, ids: list[dict[str, str]], *benign: str) -> None:
+        """BatchDeleteImage; a failure other than ImageNotFound (or ``benign``) is one line."""
         response = self._call("batch_delete_image", repositoryName=repository, imageIds=ids)
-        benign = ("ImageNotFound", "ImageTagDoesNotMatchDigest")
-        failures = [f for f in response.get("failures") or [] if isinstance(f, dict) and f.get("failureCode") not in benign]
+        allowed = ("ImageNotFound", *benign)
+        failures = [f for f in response.get("failures") or [] if isinstance(f, dict) and f.get("failureCode") not in allowed]
         if failures:
             raise RegistryError(
                 f"ECR refused to delete {repository}@{digest[:19]}: {visible(str(failures[0].get('failureReason')))[:200]}",
                 "check the AWS identity's ecr:BatchDeleteImage right",
             )
-        for tag in tags:
-            self._cache.pop((repository, tag), None)
-        return not self.existing(repository, [digest])
 
     # -- blobs (registry API) --------------------------------------------------------------------------------
 

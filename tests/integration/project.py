@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from imagectl.config import load_config
-from imagectl.registries._base import Manifest
+from imagectl.registries._base import Manifest, Registry
 from imagectl.workspace import Workspace
 from tests import stack
 from tests.integration.conftest import commit_change
@@ -53,15 +53,20 @@ def push_synthetic(root: Path, env_name: str, tags: list[str], environ: dict[str
     env = workspace.env(env_name)
     digests = {}
     for tag in tags:
-        layer = env.registry.put_small_blob(env.repository, f"layer of {tag} in {root}".encode())
-        config = env.registry.put_small_blob(env.repository, json.dumps({"architecture": "amd64", "os": "linux", "tag": tag}).encode())
-        document = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
-        }
-        manifest = Manifest.from_bytes(json.dumps(document, sort_keys=True).encode())
+        manifest = synthetic_image(env.registry, env.repository, f"{tag} in {root}")
         env.registry.put_manifest(env.repository, tag, manifest)
         digests[tag] = manifest.digest
     return digests
+
+
+def synthetic_image(registry: Registry, repository: str, name: str) -> Manifest:
+    """A small image of its own content (``name``): its blobs uploaded, the manifest returned untagged."""
+    layer = registry.put_small_blob(repository, f"layer of {name}".encode())
+    config = registry.put_small_blob(repository, json.dumps({"architecture": "amd64", "os": "linux", "tag": name}).encode())
+    document = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
+    }
+    return Manifest.from_bytes(json.dumps(document, sort_keys=True).encode())

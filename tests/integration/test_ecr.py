@@ -27,6 +27,7 @@ from tests import stack
 from tests.ecr_harness import DEFAULT_ACCOUNT, Scan
 from tests.integration.airflow_helpers import get_variable
 from tests.integration.conftest import commit_change
+from tests.integration.project import synthetic_image
 
 pytestmark = pytest.mark.usefixtures("python_stand_in")
 CREDS = {"IMAGECTL_AIRFLOW_USERNAME": "imagectl", "IMAGECTL_AIRFLOW_PASSWORD": stack.AIRFLOW_USERS["imagectl"][1]}
@@ -393,15 +394,7 @@ def test_gc_deletes_by_tag_so_a_tag_added_meanwhile_keeps_the_image_and_its_reco
     reg.ensure_empty_blob("gc/x")
 
     def image(name: str) -> Manifest:
-        layer = reg.put_small_blob("gc/x", f"layer {name}".encode())
-        config = reg.put_small_blob("gc/x", json.dumps({"architecture": "amd64", "os": "linux", "n": name}).encode())
-        doc = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", **layer}],
-        }
-        manifest = Manifest.from_bytes(json.dumps(doc, sort_keys=True).encode())
+        manifest = synthetic_image(reg, "gc/x", name)
         reg.put_manifest("gc/x", f"DATA-1-{name}", manifest)
         return manifest
 
